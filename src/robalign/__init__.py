@@ -1,0 +1,2 @@
+"""robalign: robust LLM alignment and evaluation."""
+__version__ = "0.1.0"

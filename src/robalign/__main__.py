@@ -1,0 +1,5 @@
+import sys
+
+from robalign.cli.main import main
+
+sys.exit(main())

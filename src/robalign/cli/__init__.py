@@ -1,0 +1,1 @@
+"""The `robalign` command: one small module per verb (argument parsing only)."""
