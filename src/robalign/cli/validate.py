@@ -1,0 +1,27 @@
+"""`robalign validate RECIPE`: check a recipe (keys, types, files, dataset columns) without training."""
+
+from __future__ import annotations
+
+from robalign.cli._recipe_args import add_recipe_args
+
+
+def register(sub) -> None:
+    p = sub.add_parser("validate", help="check a recipe: keys, types, files and dataset columns")
+    add_recipe_args(p)
+    p.add_argument("--no-data", action="store_true", help="skip opening the datasets (hub ids offline)")
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from robalign.config import check_data_columns, load_recipe
+
+    recipe = load_recipe(args.recipe, args.overrides)
+    sizes = {} if args.no_data else check_data_columns(recipe)
+    m = recipe.method
+    what = m.name if m.name == "sft" else f"{m.name}/{m.loss_type}" + (f"+{m.noise_model}" if m.noise_model != "none" else "")
+    if recipe.adversarial.enabled:
+        what += "+adversarial"
+    data = ", ".join(f"{k} {n} rows" for k, n in sizes.items()) or "data not opened"
+    tuning = "LoRA r=%s" % recipe.peft.get("r", 8) if recipe.peft is not None else "full fine-tuning"
+    print(f"ok: {args.recipe}: {what}, {tuning}, model {recipe.model.model_name_or_path}, {data}")
+    return 0

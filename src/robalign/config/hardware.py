@@ -1,0 +1,63 @@
+"""Resolve precision and memory options from the hardware, not from library defaults.
+
+TRL 1.16's DPOConfig turns bf16 and gradient checkpointing on by default. On a CPU run
+that either fails ("Your setup doesn't support bf16/gpu") or crawls: bf16 was 3-7x slower
+than fp32 on the AVX2-only machines measured here, and checkpointing cost ~1.7x step time on
+tiny models. So when the recipe does not say, robalign decides: bf16 on GPUs that support it,
+fp32 on CPU; gradient checkpointing on GPU (memory), off on CPU. What the recipe sets is kept.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Hardware:
+    cuda: bool
+    bf16_supported: bool
+    cpu_fast_bf16: bool
+
+    @property
+    def use_bf16(self) -> bool:
+        return self.bf16_supported if self.cuda else self.cpu_fast_bf16
+
+
+def detect() -> Hardware:
+    import torch
+
+    cuda = torch.cuda.is_available()
+    bf16 = bool(cuda and torch.cuda.is_bf16_supported())
+    return Hardware(cuda=cuda, bf16_supported=bf16, cpu_fast_bf16=cpu_has_fast_bf16())
+
+
+def cpu_has_fast_bf16() -> bool:
+    """AMX or AVX512-BF16 make CPU bf16 worthwhile; without them it is several times slower."""
+    try:
+        with open("/proc/cpuinfo") as fh:
+            flags = fh.read()
+    except OSError:
+        return False
+    return "amx_bf16" in flags or "avx512_bf16" in flags
+
+
+def resolve_training_args(training: dict, hw: Hardware | None = None) -> dict:
+    """Fill bf16/fp16/gradient_checkpointing/use_cpu from the hardware where the recipe is silent."""
+    hw = hw or detect()
+    out = dict(training)
+    if "bf16" not in out and "fp16" not in out:
+        out["bf16"] = hw.use_bf16
+        out["fp16"] = False
+    out.setdefault("bf16", False)
+    out.setdefault("fp16", False)
+    out.setdefault("gradient_checkpointing", hw.cuda)
+    if not hw.cuda:
+        out.setdefault("use_cpu", True)
+    return out
+
+
+def resolve_torch_dtype(name: str, hw: Hardware | None = None) -> str:
+    if name != "auto":
+        return name
+    hw = hw or detect()
+    return "bfloat16" if hw.use_bf16 else "float32"

@@ -1,0 +1,146 @@
+"""Read a recipe file into a validated `Recipe` (one clear line per mistake).
+
+Checks, in order: the file exists and is YAML; overrides apply; every key is known and typed
+right (`schema.from_dict`); `training` keys are fields of the method's TRL config and `peft`
+keys fields of `peft.LoraConfig`; local paths exist. `check_data_columns` then opens each
+dataset and checks the columns the method needs (it reads data, so it is a separate step).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import typing
+from pathlib import Path
+
+import yaml
+
+from robalign.config.overrides import apply_overrides
+from robalign.config.recipe import Recipe
+from robalign.config.schema import coerce, from_dict, unknown_key_error
+from robalign.errors import ConfigError
+
+# robalign-only training keys (not in TRL's configs) that the trainers understand.
+EXTRA_TRAINING_KEYS: dict[str, typing.Any] = {
+    "simpo_gamma": float,  # SimPO target margin (CPOConfig name)
+    "cpo_alpha": float,  # weight of CPO's NLL term (CPOConfig name)
+}
+
+
+def read_yaml(path: str | Path) -> dict:
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(str(path), None, f"file not found: {path}")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}" if mark else None
+        raise ConfigError(str(path), where, f"valid YAML ({getattr(err, 'problem', None) or err})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(str(path), None, "a YAML mapping of blocks (model, data, method, training, ...)")
+    return data
+
+
+def training_config_class(method: str, loss_type: str = "dpo"):
+    """The TRL config dataclass whose fields the `training:` block may use."""
+    if method == "sft" or method == "cadv_ul":
+        from trl import SFTConfig
+
+        return SFTConfig
+    from trl import DPOConfig
+
+    return DPOConfig
+
+
+def _check_fields(block: dict, cls, file: str, path: str, extra: dict | None = None) -> dict:
+    names = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    try:
+        hints = typing.get_type_hints(cls)
+    except Exception:  # exotic annotations upstream: fall back to key checks only
+        hints = {}
+    extra = extra or {}
+    out = {}
+    for key, value in block.items():
+        if key in extra:
+            out[key] = coerce(value, extra[key], file, f"{path}.{key}")
+        elif key in names:
+            tp = hints.get(key, typing.Any)
+            try:
+                out[key] = coerce(value, tp, file, f"{path}.{key}")
+            except ConfigError:
+                if typing.get_origin(tp) is None and tp not in (int, float, bool, str):
+                    out[key] = value  # a type we do not model (enum, callable...): let TRL check it
+                else:
+                    raise
+        else:
+            raise unknown_key_error(file, path, key, list(names) + list(extra))
+    return out
+
+
+def load_recipe(path: str | Path, overrides: list[str] | None = None, check_paths: bool = True) -> Recipe:
+    """Parse, override and validate a recipe. Raises ConfigError (one line) on any mistake."""
+    file = str(path)
+    raw = apply_overrides(read_yaml(path), overrides)
+    if "model" not in raw:
+        raise ConfigError(file, "model", "missing key: model (a block with model_name_or_path)")
+    recipe = from_dict(Recipe, raw, file)
+    recipe.source = file
+    cls = training_config_class(recipe.method.name, recipe.method.loss_type)
+    recipe.training = _check_fields(recipe.training, cls, file, "training", EXTRA_TRAINING_KEYS)
+    if recipe.peft is not None:
+        from peft import LoraConfig
+
+        recipe.peft = _check_fields(recipe.peft, LoraConfig, file, "peft")
+    if "output_dir" not in recipe.training:
+        raise ConfigError(file, "training.output_dir", "missing key: output_dir (where the run writes its outputs)")
+    _check_method_data(recipe, file)
+    if check_paths:
+        _check_paths(recipe, file)
+    return recipe
+
+
+def _check_method_data(recipe: Recipe, file: str) -> None:
+    name = recipe.method.name
+    needs = {"sft": ["train"], "preference": ["train"], "cadv_ul": ["safety"], "cadv_ipo": ["safety"]}[name]
+    for key in needs:
+        if getattr(recipe.data, key) is None:
+            raise ConfigError(file, f"data.{key}", f"missing key: data.{key} (method {name} needs it)")
+
+
+def _check_paths(recipe: Recipe, file: str) -> None:
+    from robalign.data.loading import check_source
+
+    from robalign.data.loading import is_local
+
+    for key in ("model_name_or_path", "tokenizer_name_or_path", "ref_model_name_or_path"):
+        value = getattr(recipe.model, key)
+        if value and is_local(value) and not Path(value).expanduser().exists():
+            raise ConfigError(file, f"model.{key}", f"file not found: {value}")
+    for key in ("train", "eval", "safety", "utility"):
+        spec = getattr(recipe.data, key)
+        if spec is not None:
+            check_source(spec.path, file, f"data.{key}.path")
+    if recipe.launch.config_file and not Path(recipe.launch.config_file).exists():
+        raise ConfigError(file, "launch.config_file", f"file not found: {recipe.launch.config_file}")
+
+
+DATA_KINDS = {"train": None, "eval": None, "safety": "safety", "utility": "utility"}
+
+
+def check_data_columns(recipe: Recipe) -> dict[str, int]:
+    """Open every dataset of the recipe and check its columns; returns {key: n_rows}."""
+    from robalign.data.loading import check_columns, load_dataset_spec
+
+    file = recipe.source
+    kind_of_train = "sft" if recipe.method.name == "sft" else ("utility" if recipe.method.name == "cadv_ul" else "preference")
+    sizes = {}
+    for key, kind in DATA_KINDS.items():
+        spec = getattr(recipe.data, key)
+        if spec is None:
+            continue
+        ds = load_dataset_spec(spec, file, f"data.{key}")
+        check_columns(ds, kind or kind_of_train, file, f"data.{key}", spec.path)
+        sizes[key] = len(ds)
+    return sizes

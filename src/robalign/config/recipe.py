@@ -1,0 +1,104 @@
+"""The recipe: one YAML file per run, as typed dataclasses.
+
+Layout (every block documented in README "Writing a recipe"):
+
+    model:       ModelArgs      (TRL ModelConfig names: model_name_or_path, torch_dtype, ...)
+    data:        DataArgs       (train/eval/safety/utility datasets through `datasets`)
+    method:      MethodArgs     (name, loss_type, noise_model)
+    training:    dict           (any field of the TRL config of the method: DPOConfig / SFTConfig...)
+    peft:        dict | null    (any field of peft.LoraConfig; absent = full fine-tuning)
+    lcpo:        LCPOArgs       (noise model; used when method.noise_model = lcpo)
+    adversarial: AdversarialArgs (continuous embedding attacks; off unless enabled)
+    launch:      LaunchArgs     (how `robalign train` calls accelerate)
+
+`training` and `peft` are validated against the real TRL / peft dataclasses, so their key
+names are exactly the ones a TRL or alignment-handbook user already knows.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Literal, Optional
+
+from robalign.config.adversarial import AdversarialArgs
+from robalign.config.lcpo import LCPOArgs
+from robalign.config.schema import field
+from robalign.errors import ConfigError
+
+METHODS = ["sft", "preference", "cadv_ul", "cadv_ipo"]
+LOSS_TYPES = ["dpo", "ipo", "simpo", "cpo", "cdpo", "rdpo"]
+NOISE_MODELS = ["none", "lcpo"]
+
+
+@dataclass
+class ModelArgs:
+    model_name_or_path: str = field(help="HF model id or local directory of the base (or SFT) model.")
+    tokenizer_name_or_path: Optional[str] = field(None, help="Tokenizer to use; default: the model's own.")
+    ref_model_name_or_path: Optional[str] = field(
+        None, help="Reference model for full fine-tuning; default: the initial policy (with LoRA: adapters disabled)."
+    )
+    torch_dtype: Literal["auto", "float32", "bfloat16", "float16"] = field(
+        "auto", help="Weights dtype; auto = bfloat16 on GPUs that support it, float32 on CPU.",
+        choices=["auto", "float32", "bfloat16", "float16"],
+    )
+    attn_implementation: Optional[str] = field(None, help="Attention kernel (eager, sdpa, flash_attention_2).")
+    trust_remote_code: bool = field(False, help="Allow custom modelling code from the model repo.")
+
+
+@dataclass
+class DatasetSpec:
+    path: str = field(help="Local .jsonl/.json/.parquet file, a `save_to_disk` folder, or a hub dataset id.")
+    split: str = field("train", help="Split to read (hub datasets and dataset dicts).")
+    name: Optional[str] = field(None, help="Hub dataset configuration name.")
+    columns: dict[str, str] = field(default_factory=dict, help="Rename columns {their_name: our_name}, e.g. {question: prompt}.")
+    max_samples: Optional[int] = field(None, help="Keep only the first N rows (quick runs).")
+
+    def validate(self, file, path):
+        if self.max_samples is not None and self.max_samples < 1:
+            raise ConfigError(file, f"{path}.max_samples", "a positive integer", got=repr(self.max_samples))
+
+
+@dataclass
+class DataArgs:
+    train: Optional[DatasetSpec] = field(None, help="Training data (SFT: prompt/completion or messages; preference: prompt/chosen/rejected).")
+    eval: Optional[DatasetSpec] = field(None, help="Held-out data in the same format (preference: true labels -> eval/clean_accuracy).")
+    safety: Optional[DatasetSpec] = field(None, help="Harmful prompts with target and refusal (adversarial training).")
+    utility: Optional[DatasetSpec] = field(None, help="Benign utility data (prompt/completion) mixed into adversarial training.")
+
+
+@dataclass
+class MethodArgs:
+    name: str = field("preference", help="Training method.", choices=METHODS)
+    loss_type: str = field("dpo", help="Base preference loss (preference and cadv_ipo methods).", choices=LOSS_TYPES)
+    noise_model: str = field("none", help="Label-noise model: none, or lcpo (learned reliability, EM reweighting).", choices=NOISE_MODELS)
+
+    def validate(self, file, path):
+        for key, allowed in (("name", METHODS), ("loss_type", LOSS_TYPES), ("noise_model", NOISE_MODELS)):
+            value = getattr(self, key)
+            if value not in allowed:
+                raise ConfigError(file, f"{path}.{key}", "one of " + ", ".join(allowed), got=repr(value))
+
+
+@dataclass
+class LaunchArgs:
+    num_processes: int = field(1, help="Processes (GPUs, or CPU workers) `robalign train` starts through accelerate.")
+    config_file: Optional[str] = field(None, help="accelerate config (recipes/accelerate_configs/*.yaml).")
+    main_process_port: Optional[int] = field(None, help="Rendezvous port for multi-process runs.")
+
+    def validate(self, file, path):
+        if self.num_processes < 1:
+            raise ConfigError(file, f"{path}.num_processes", "at least 1", got=repr(self.num_processes))
+
+
+@dataclass
+class Recipe:
+    model: ModelArgs = field(help="The model to train.")
+    data: DataArgs = field(default_factory=DataArgs, help="Datasets.")
+    method: MethodArgs = field(default_factory=MethodArgs, help="What to train.")
+    training: dict[str, Any] = field(default_factory=dict, help="TRL trainer arguments (DPOConfig/SFTConfig fields).")
+    peft: Optional[dict[str, Any]] = field(None, help="peft.LoraConfig fields; absent = full fine-tuning.")
+    lcpo: LCPOArgs = field(default_factory=LCPOArgs, help="LCPO noise model.")
+    adversarial: AdversarialArgs = field(default_factory=AdversarialArgs, help="Continuous-attack training.")
+    launch: LaunchArgs = field(default_factory=LaunchArgs, help="Process launch.")
+    source: Optional[str] = dataclasses.field(default=None, init=False, compare=False, metadata={"help": "File the recipe was read from."})

@@ -1,0 +1,1 @@
+"""Synthetic tasks, noise injection, safety set and dataset loading."""

@@ -1,0 +1,112 @@
+"""Load user datasets through `datasets`, with column checks that name the file and key.
+
+Accepted sources: local .jsonl/.json/.csv/.parquet files, `save_to_disk` folders (Dataset or
+DatasetDict), and hub ids (which, offline, can only be checked for form). Columns may be plain
+strings or chat-message lists; `to_conversational` turns plain strings into single-turn
+messages so TRL applies the model's chat template.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Sequence
+
+from robalign.errors import ConfigError
+
+LOCAL_SUFFIXES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
+_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+
+# Columns each kind of data needs; a tuple of alternatives means "any one of these sets".
+REQUIRED_COLUMNS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "sft": (("prompt", "completion"), ("messages",)),
+    "preference": (("prompt", "chosen", "rejected"), ("chosen", "rejected")),
+    "safety": (("prompt", "target", "refusal"),),
+    "utility": (("prompt", "completion"), ("messages",)),
+    "benchmark": (("prompt",),),
+}
+
+
+def is_local(path: str) -> bool:
+    """A path we must find on disk (vs a hub id)."""
+    return (
+        path.startswith((".", "/", "~"))
+        or Path(path).suffix in LOCAL_SUFFIXES
+        or os.path.exists(path)
+        or not _HUB_ID.match(path)
+    )
+
+
+def check_source(path: str, file: str | None, key: str) -> None:
+    """Fail early with one line when a local path is missing or a hub id is malformed."""
+    if is_local(path):
+        if not Path(path).expanduser().exists():
+            raise ConfigError(file, key, f"file not found: {path}")
+    elif not _HUB_ID.match(path):
+        raise ConfigError(file, key, "a local file/folder or a hub id 'org/name'", got=repr(path))
+
+
+def load_dataset_spec(spec, file: str | None = None, key: str = "data.train"):
+    """Load a `DatasetSpec` (see robalign.config.recipe) as a `datasets.Dataset`."""
+    import datasets
+
+    path = spec.path
+    check_source(path, file, f"{key}.path")
+    try:
+        p = Path(path).expanduser()
+        if p.is_dir():
+            ds = datasets.load_from_disk(str(p))
+            if isinstance(ds, datasets.DatasetDict):
+                if spec.split not in ds:
+                    raise ConfigError(file, f"{key}.split", f"one of the splits {sorted(ds)}", got=repr(spec.split))
+                ds = ds[spec.split]
+        elif p.suffix in LOCAL_SUFFIXES:
+            ds = datasets.load_dataset(LOCAL_SUFFIXES[p.suffix], data_files=str(p), split="train")
+        elif p.exists():
+            raise ConfigError(file, f"{key}.path", f"a .jsonl/.json/.csv/.parquet file or a save_to_disk folder, got {path}")
+        else:
+            ds = datasets.load_dataset(path, spec.name, split=spec.split)
+    except ConfigError:
+        raise
+    except Exception as err:  # datasets raises many types; the user needs the file and the reason
+        reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise ConfigError(file, f"{key}.path", f"a readable dataset at {path} ({reason})") from None
+    if spec.columns:
+        missing = [c for c in spec.columns if c not in ds.column_names]
+        if missing:
+            raise ConfigError(file, f"{key}.columns", f"columns to rename that exist in {path} (missing {missing}; found {ds.column_names})")
+        ds = ds.rename_columns(dict(spec.columns))
+    if spec.max_samples is not None:
+        ds = ds.select(range(min(spec.max_samples, len(ds))))
+    return ds
+
+
+def check_columns(ds, kind: str, file: str | None, key: str, path: str | None = None) -> None:
+    """Raise ConfigError unless `ds` has one of the column sets `kind` needs."""
+    options = REQUIRED_COLUMNS[kind]
+    have = set(ds.column_names)
+    if any(set(cols) <= have for cols in options):
+        return
+    need = " or ".join("/".join(cols) for cols in options)
+    where = f" in {path}" if path else ""
+    raise ConfigError(file, key, f"a {kind} dataset with columns {need}{where} (found: {', '.join(sorted(have)) or 'none'})")
+
+
+def to_conversational(ds, columns: Sequence[str] = ("prompt", "completion", "chosen", "rejected")):
+    """Plain-string columns -> single-turn chat messages (prompt as user, the rest as assistant).
+
+    Already-conversational columns are left alone, so user data in either form works.
+    """
+    present = [c for c in columns if c in ds.column_names and isinstance(ds[0][c], str)]
+    if not present:
+        return ds
+
+    def convert(row):
+        out = {}
+        for c in present:
+            role = "user" if c == "prompt" else "assistant"
+            out[c] = [{"role": role, "content": row[c]}]
+        return out
+
+    return ds.map(convert, desc="chat format")

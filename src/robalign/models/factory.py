@@ -1,0 +1,114 @@
+"""Tiny model factory: a Llama-architecture causal LM and a byte-level BPE tokenizer, from scratch.
+
+Tests, the demo and CI cannot download a model, so robalign builds its own in seconds: the
+tokenizer is trained on the synthetic corpus (digits split one per token, so arithmetic and
+sorting stay learnable), the model is randomly initialised from a seed. The result is an
+ordinary HF directory: `AutoModelForCausalLM`, `AutoTokenizer` and `vllm.LLM` load it.
+head_dim is kept >= 32 because vLLM's CPU attention rejects 16.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from robalign.models.chat import BOS_TOKEN, CHAT_TEMPLATE, END_TOKEN, PAD_TOKEN, SPECIAL_TOKENS
+
+
+@dataclass(frozen=True)
+class ModelSize:
+    hidden_size: int
+    num_hidden_layers: int
+    num_attention_heads: int
+    num_key_value_heads: int
+    intermediate_size: int
+    max_position_embeddings: int = 512
+
+
+SIZES: dict[str, ModelSize] = {
+    "test": ModelSize(128, 4, 4, 2, 344),  # ~0.9M parameters: unit tests
+    "demo": ModelSize(256, 6, 4, 2, 688),  # ~4.6M: the demo, learns the tasks in minutes
+    "small": ModelSize(512, 10, 8, 4, 1376),  # ~29M: throughput benchmarks
+}
+
+
+def train_tokenizer(texts: list[str], vocab_size: int = 512):
+    """Byte-level BPE with single-digit pre-tokenisation and the chat special tokens."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=SPECIAL_TOKENS,
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(
+        tokenizer_object=tok,
+        bos_token=BOS_TOKEN,
+        eos_token=END_TOKEN,
+        pad_token=PAD_TOKEN,
+        additional_special_tokens=[t for t in SPECIAL_TOKENS if t not in (BOS_TOKEN, END_TOKEN, PAD_TOKEN)],
+        model_max_length=512,
+        padding_side="right",
+        clean_up_tokenization_spaces=False,
+    )
+    fast.chat_template = CHAT_TEMPLATE
+    return fast
+
+
+def make_model(size: str, out_dir: str | Path, seed: int = 0, data_seed: int = 0) -> Path:
+    """Build a tiny Llama + tokenizer, save both to `out_dir`, return the path.
+
+    Deterministic for (size, seed, data_seed): same tokenizer, same initial weights.
+    """
+    import torch
+    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+
+    from robalign.data.synthetic import corpus
+
+    if size not in SIZES:
+        raise ValueError(f"unknown model size {size!r}; expected one of {sorted(SIZES)}")
+    spec = SIZES[size]
+    tokenizer = train_tokenizer(corpus(data_seed))
+    vocab = len(tokenizer)
+    padded_vocab = (vocab + 63) // 64 * 64  # a multiple of 64: friendlier kernels, room for nothing else
+    config = LlamaConfig(
+        vocab_size=padded_vocab,
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads,
+        head_dim=spec.hidden_size // spec.num_attention_heads,
+        max_position_embeddings=spec.max_position_embeddings,
+        rms_norm_eps=1e-5,
+        tie_word_embeddings=False,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        torch_dtype="float32",
+    )
+    torch.manual_seed(seed)
+    model = LlamaForCausalLM(config)
+    model.generation_config = GenerationConfig(
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        do_sample=False,
+    )
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    n_params = sum(p.numel() for p in model.parameters())
+    info = {"size": size, "seed": seed, "data_seed": data_seed, "parameters": n_params, "vocab_size": vocab, **asdict(spec)}
+    (out / "robalign_model.json").write_text(json.dumps(info, indent=2) + "\n")
+    return out

@@ -1,0 +1,50 @@
+"""Shared fixtures: one tiny model and one synthetic data folder per test session.
+
+Everything is built from scratch (no hub) and every cache is kept inside the repo's ignored
+`.cache/` folder, so the suite runs offline and leaves nothing behind elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CACHE = REPO / ".cache"
+for var, sub in {
+    "HF_HOME": "hf", "HF_DATASETS_CACHE": "hf/datasets", "VLLM_CACHE_ROOT": "vllm", "TORCHINDUCTOR_CACHE_DIR": "inductor",
+    "TRITON_CACHE_DIR": "triton", "MPLCONFIGDIR": "mpl", "XDG_CACHE_HOME": "xdg",
+}.items():
+    os.environ.setdefault(var, str(CACHE / sub))
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
+os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+import pytest  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def artifacts_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("artifacts")
+
+
+@pytest.fixture(scope="session")
+def test_model_dir(artifacts_dir) -> Path:
+    """The `test` size model (~0.9M parameters), untrained, built once per session."""
+    from robalign.models.factory import make_model
+
+    return make_model("test", artifacts_dir / "model-test", seed=0)
+
+
+@pytest.fixture(scope="session")
+def data_dir(artifacts_dir) -> Path:
+    """Every synthetic file (small sizes), built once per session."""
+    from robalign.data.synthetic import build_all
+
+    out = artifacts_dir / "data"
+    build_all(out, seed=0, n_sft=2_000, n_prefs=400)
+    return out
