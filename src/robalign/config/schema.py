@@ -72,8 +72,6 @@ def coerce(value: Any, tp: Any, file: str | None, path: str) -> Any:
     if dataclasses.is_dataclass(tp):
         return from_dict(tp, value, file, path)
     if origin in (list, tuple) or tp in (list, tuple):
-        if isinstance(value, (str, int, float)) and not isinstance(value, bool) and typing.get_args(tp):
-            value = [value]  # a scalar where a list is expected: a one-element list
         if not isinstance(value, (list, tuple)):
             raise bad()
         (item_tp, *_) = typing.get_args(tp) or (Any,)

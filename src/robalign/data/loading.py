@@ -53,6 +53,8 @@ def load_dataset_spec(spec, file: str | None = None, key: str = "data.train"):
 
     path = spec.path
     check_source(path, file, f"{key}.path")
+    bars = datasets.is_progress_bar_enabled()
+    datasets.disable_progress_bars()  # reading a local file takes well under a second: no bar noise
     try:
         p = Path(path).expanduser()
         if p.is_dir():
@@ -72,6 +74,9 @@ def load_dataset_spec(spec, file: str | None = None, key: str = "data.train"):
     except Exception as err:  # datasets raises many types; the user needs the file and the reason
         reason = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise ConfigError(file, f"{key}.path", f"a readable dataset at {path} ({reason})") from None
+    finally:
+        if bars:
+            datasets.enable_progress_bars()
     if spec.columns:
         missing = [c for c in spec.columns if c not in ds.column_names]
         if missing:
