@@ -1,4 +1,50 @@
-"""Ranking models from benchmark scores: Swiss tournaments (CSD), Bradley-Terry, Elo, baselines."""
-from robalign.ranking.swiss import SwissResult, failure_sensitivity, swiss_tournament
+"""Ranking models from benchmark scores. Pure numpy/scipy, no I/O.
 
-__all__ = ["SwissResult", "failure_sensitivity", "swiss_tournament"]
+- :func:`swiss_tournament`, :func:`failure_sensitivity`: Swiss-system Monte Carlo (CSD), vectorised.
+- :func:`bradley_terry`, :func:`fit_bradley_terry`: BT ratings on the Elo scale with bootstrap CIs.
+- :func:`elo`, :func:`elo_from_matches`: online Elo averaged over match orders.
+- :func:`mean_score`, :func:`mean_rank`: the plain baselines.
+- :func:`kendall_tau`, :func:`tau_matrix`: agreement between rankings.
+- :func:`build_leaderboard`, :func:`format_markdown`: all of the above in one table.
+"""
+
+from robalign.ranking.agreement import kendall_tau, tau_matrix
+from robalign.ranking.baselines import mean_rank, mean_score
+from robalign.ranking.bradley_terry import BTResult, bradley_terry, fit_bradley_terry, to_elo_scale
+from robalign.ranking.elo import EloResult, elo, elo_from_matches
+from robalign.ranking.leaderboard import (
+    ROW_KEYS,
+    build_leaderboard,
+    format_agreement_markdown,
+    format_markdown,
+    leaderboard_agreement,
+    resolve_rounds,
+)
+from robalign.ranking.pairwise import pairwise_counts, pairwise_matches
+from robalign.ranking.swiss import PAIRINGS, SwissResult, failure_sensitivity, swiss_tournament
+
+__all__ = [
+    "PAIRINGS",
+    "ROW_KEYS",
+    "BTResult",
+    "EloResult",
+    "SwissResult",
+    "bradley_terry",
+    "build_leaderboard",
+    "elo",
+    "elo_from_matches",
+    "failure_sensitivity",
+    "fit_bradley_terry",
+    "format_agreement_markdown",
+    "format_markdown",
+    "kendall_tau",
+    "leaderboard_agreement",
+    "mean_rank",
+    "mean_score",
+    "pairwise_counts",
+    "pairwise_matches",
+    "resolve_rounds",
+    "swiss_tournament",
+    "tau_matrix",
+    "to_elo_scale",
+]

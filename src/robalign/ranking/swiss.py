@@ -112,7 +112,8 @@ class _Codec:
         self.random_bits = 64 - self.id_bits - pts_bits
         if self.random_bits < 32:  # ~2**-32 chance of two equal keys per pair: random tie-breaks stay fair
             raise UserError(
-                f"{n_models} models x {n_rounds} rounds is too large for the simulator; expected id+points bits <= 32"
+                f"{n_models} models x {n_rounds} rounds is too large for the simulator; "
+                "expected log2(n_models) + log2(n_rounds) <= 30"
             )
         self.pts_shift = 64 - pts_bits
         self.id_mask = np.uint64((1 << self.id_bits) - 1)
@@ -191,16 +192,21 @@ def _simulate_chunk(
                 flat[base[:, 0] + (k - 1)] -= codec.win  # the bye scores a win
             # "reference", round 1 (one group): the odd model in slot k - 1 sits out.
         else:
-            # Pair slots (j, j+1) when both are in the same points group and j is at an even offset in it.
+            # Pair slots (j, j+1) when both are in the same points group and j is at an even offset
+            # in it: greedily left to right, slot j opens a pair iff j+1 has its points and slot j
+            # was not taken by the pair (j-1, j). A scan over the k columns of (N,) rows.
             same = (keys[:, 1:] ^ keys[:, :-1]) < codec.win  # (N, k-1) equal points fields
-            slot = np.arange(k, dtype=np.int16)
-            group_start = np.zeros((n_sims, k), dtype=np.int16)
-            group_start[:, 1:] = np.where(same, 0, slot[1:])
-            np.maximum.accumulate(group_start, axis=1, out=group_start)
-            first = same & ((slot[:-1] - group_start[:, :-1]) % 2 == 0)  # (N, k-1) pair starts
+            same_t = np.ascontiguousarray(same.T)  # (k-1, N)
+            first_t = np.empty_like(same_t)
+            first_t[0] = same_t[0]
+            for j in range(1, k - 1):
+                np.greater(same_t[j], first_t[j - 1], out=first_t[j])  # same[j] and not first[j-1]
+            first = np.ascontiguousarray(first_t.T)  # (N, k-1) pair starts
             a_wins = _play(ids[:, :-1], ids[:, 1:], match_scores[r], ties[r], rng)  # (N, k-1)
-            win_pos = np.arange(k - 1) + ~a_wins
-            flat[(base + win_pos)[first]] -= codec.win
+            won = np.zeros((n_sims, k), dtype=bool)  # (N, k) slots that won this round
+            np.logical_and(first, a_wins, out=won[:, :-1])
+            won[:, 1:] |= first & ~a_wins
+            flat[np.flatnonzero(won)] -= codec.win
     points[rows, codec.ids(keys)] = codec.points(keys)
     return points
 
