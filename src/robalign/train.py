@@ -1,0 +1,226 @@
+"""`python -m robalign.train RECIPE [--set k=v ...] [--resume] [--dry-run]`
+
+What `accelerate launch -m robalign.train RECIPE` (and `robalign train`) runs in every
+process. One recipe drives everything: the model, the data, the method's trainer (chosen in
+`robalign.trainers.factory`), and the run directory contract (`robalign.trainers.run_dir`).
+
+Precision and gradient checkpointing are resolved from the hardware where the recipe is
+silent (`robalign.config.hardware`), and the resolved values are saved in
+`resolved_recipe.yaml`. `--dry-run` builds configs, tokenizer, datasets and the model on the
+meta device (no weights are read) and prints a summary; offline, hub ids whose files are not
+cached are reported as such instead of failing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from robalign.errors import ConfigError, UserError
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from robalign.cli._recipe_args import add_recipe_args
+
+    p = argparse.ArgumentParser(prog="python -m robalign.train", description="Train from a robalign recipe.")
+    add_train_args(p)
+    add_recipe_args(p)
+    return p
+
+
+def add_train_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint in training.output_dir")
+    p.add_argument("--dry-run", action="store_true", help="build everything except the model weights, print a summary, exit")
+
+
+def training_args(recipe, training: dict):
+    """The TRL config object of the recipe's method; TRL's own checks become one-line errors."""
+    from robalign.config.loader import training_config_class
+
+    cls = training_config_class(recipe.method.name, recipe.method.loss_type)
+    try:
+        return cls(**training)
+    except (ValueError, TypeError) as err:
+        raise ConfigError(recipe.source, "training", f"settings {cls.__name__} accepts ({err})") from None
+
+
+def resolved_recipe_dict(recipe, training: dict) -> dict:
+    from robalign.config.schema import to_dict
+
+    out = to_dict(recipe)
+    out.pop("source", None)
+    out["training"] = dict(training)
+    return _plain_yaml(out)
+
+
+def _plain_yaml(obj):
+    """Enums (TRL's SchedulerType...) and tuples as plain YAML values."""
+    import enum
+
+    if isinstance(obj, dict):
+        return {k: _plain_yaml(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_plain_yaml(v) for v in obj]
+    if isinstance(obj, enum.Enum):
+        return obj.value
+    return obj
+
+
+def load_tokenizer(recipe):
+    from transformers import AutoTokenizer
+
+    m = recipe.model
+    return AutoTokenizer.from_pretrained(m.tokenizer_name_or_path or m.model_name_or_path, trust_remote_code=m.trust_remote_code)
+
+
+def load_model(recipe, hw):
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    from robalign.config.hardware import resolve_torch_dtype
+
+    m = recipe.model
+    kwargs = {"dtype": getattr(torch, resolve_torch_dtype(m.torch_dtype, hw)), "trust_remote_code": m.trust_remote_code}
+    if m.attn_implementation:
+        kwargs["attn_implementation"] = m.attn_implementation
+    return AutoModelForCausalLM.from_pretrained(m.model_name_or_path, **kwargs)
+
+
+def peft_config(recipe):
+    if recipe.peft is None:
+        return None
+    from peft import LoraConfig
+
+    kwargs = dict(recipe.peft)
+    kwargs.setdefault("task_type", "CAUSAL_LM")
+    return LoraConfig(**kwargs)
+
+
+def dry_run(recipe, training: dict, args_obj, hw) -> int:
+    """Everything but the weights: print what the run would be."""
+    from robalign.data.loading import is_local
+
+    lines = [f"recipe: {recipe.source}"]
+    m = recipe.method
+    what = m.name if m.name == "sft" else f"{m.name}/{m.loss_type}" + (f"+{m.noise_model}" if m.noise_model != "none" else "")
+    lines.append(f"method: {what}" + (" +adversarial" if recipe.adversarial.enabled else ""))
+    lines.append(f"trainer args: {type(args_obj).__name__} (output_dir={args_obj.output_dir}, lr={args_obj.learning_rate}, "
+                 f"batch/device={args_obj.per_device_train_batch_size}, grad_accum={args_obj.gradient_accumulation_steps}, "
+                 f"epochs={args_obj.num_train_epochs}, max_steps={args_obj.max_steps}, bf16={args_obj.bf16}, "
+                 f"gradient_checkpointing={args_obj.gradient_checkpointing})")
+    lines.append(f"hardware: cuda={hw.cuda} bf16_supported={hw.bf16_supported}")
+    mid = recipe.model.model_name_or_path
+    try:
+        from accelerate import init_empty_weights
+        from transformers import AutoConfig, AutoModelForCausalLM
+
+        config = AutoConfig.from_pretrained(mid, trust_remote_code=recipe.model.trust_remote_code)
+        with init_empty_weights():
+            model = AutoModelForCausalLM.from_config(config, trust_remote_code=recipe.model.trust_remote_code)
+        n = sum(p.numel() for p in model.parameters())
+        lines.append(f"model: {mid} ({config.model_type}, {n / 1e6:.1f}M parameters, built on the meta device)")
+        pc = peft_config(recipe)
+        if pc is not None:
+            from peft import get_peft_model
+
+            pm = get_peft_model(model, pc)
+            trainable = sum(p.numel() for p in pm.parameters() if p.requires_grad)
+            lines.append(f"peft: LoRA r={pc.r}, {trainable / 1e6:.2f}M trainable parameters")
+        else:
+            lines.append("peft: none (full fine-tuning)")
+    except OSError as err:
+        if is_local(mid):
+            raise
+        lines.append(f"model: {mid}: config not available offline (hub id, not cached): skipped ({str(err).splitlines()[0][:80]})")
+    try:
+        tok = load_tokenizer(recipe)
+        lines.append(f"tokenizer: {type(tok).__name__}, vocab {len(tok)}, chat template {'yes' if tok.chat_template else 'NO'}")
+    except OSError:
+        if is_local(recipe.model.tokenizer_name_or_path or mid):
+            raise
+        lines.append("tokenizer: not available offline (hub id, not cached): skipped")
+    from robalign.trainers.data import load_split
+
+    for key in ("train", "eval", "safety", "utility"):
+        spec = getattr(recipe.data, key)
+        if spec is None:
+            continue
+        try:
+            ds = load_split(recipe, key) if key in ("train", "eval") else None
+            lines.append(f"data.{key}: {spec.path}: " + (f"{len(ds)} rows, columns {ds.column_names}" if ds is not None else "configured"))
+        except ConfigError:
+            if is_local(spec.path):
+                raise
+            lines.append(f"data.{key}: {spec.path}: hub dataset not available offline: skipped")
+    lines.append("dry run: no weights loaded, nothing written")
+    print("\n".join(lines))
+    return 0
+
+
+def run(opts) -> int:
+    from robalign.config import load_recipe
+    from robalign.config.hardware import detect, resolve_training_args
+    from robalign.trainers.run_dir import last_complete_checkpoint
+
+    recipe = load_recipe(opts.recipe, opts.overrides, check_paths=True)
+    hw = detect()
+    training = resolve_training_args(recipe.training, hw)
+    args_obj = training_args(recipe, training)
+    if opts.dry_run:
+        return dry_run(recipe, training, args_obj, hw)
+
+    out = Path(args_obj.output_dir)
+    ckpt = last_complete_checkpoint(out)
+    if opts.resume and ckpt is None:
+        raise UserError(f"{recipe.source}: --resume: no complete checkpoint in {out} (drop --resume to start fresh)")
+    if not opts.resume and ckpt is not None:
+        raise UserError(f"{recipe.source}: {out} already holds checkpoints ({ckpt.name}); pass --resume, or choose another training.output_dir")
+    return train(recipe, training, args_obj, hw, resume_from=ckpt if opts.resume else None)
+
+
+def train(recipe, training: dict, args_obj, hw, resume_from=None) -> int:
+    from accelerate import PartialState
+    from transformers import set_seed
+
+    from robalign.trainers import build_trainer
+    from robalign.trainers.callbacks import MetricsJsonlCallback
+    from robalign.trainers.data import load_split
+    from robalign.trainers.run_dir import run_info, write_resolved_recipe, write_run_info
+
+    state = PartialState()
+    out = Path(args_obj.output_dir)
+    set_seed(args_obj.seed)  # before the model/LoRA init, which happens before Trainer seeds
+    tokenizer = load_tokenizer(recipe)
+    train_ds = load_split(recipe, "train")
+    eval_ds = load_split(recipe, "eval")
+    model = load_model(recipe, hw)
+    if state.is_main_process:
+        out.mkdir(parents=True, exist_ok=True)
+        if resume_from is None:
+            (out / "metrics.jsonl").unlink(missing_ok=True)
+        write_resolved_recipe(out, resolved_recipe_dict(recipe, training))
+        write_run_info(out, run_info(args_obj.seed, hw, state.num_processes))
+    trainer = build_trainer(
+        recipe, model=model, tokenizer=tokenizer, args=args_obj, train_dataset=train_ds, eval_dataset=eval_ds,
+        peft_config=peft_config(recipe), callbacks=[MetricsJsonlCallback(out)],
+    )
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+    trainer.save_model(str(out))
+    if state.is_main_process:
+        tokenizer.save_pretrained(str(out))
+        print(f"done: {out}")
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = build_parser().parse_args(argv)
+    try:
+        return run(opts)
+    except UserError as err:
+        print(f"robalign train: error: {err}", file=sys.stderr)
+        return err.exit_code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
