@@ -63,6 +63,10 @@ class SwissResult:
         rank_probs: (n_models, n_models) float64, ``rank_probs[i, r]`` = P(model i finishes at
             rank r + 1); ranks by final points, ties broken at random, so rows and columns sum to 1.
         points_probs: (n_models, n_rounds + 1) float64, ``points_probs[i, p]`` = P(model i ends on p points).
+        expected_matches: (n_models,) float64, mean number of matches played (not counting
+            sit-outs, byes and rounds after elimination). With "reference" pairing every point is a
+            won match, so expected_score / expected_matches is the win rate and a model that never
+            loses has expected_score == expected_matches.
         n_active: active models in each round (length n_rounds).
         n_sims, n_rounds, eliminate, pairing: the settings that produced it.
     """
@@ -71,6 +75,7 @@ class SwissResult:
     std_error: np.ndarray
     rank_probs: np.ndarray
     points_probs: np.ndarray
+    expected_matches: np.ndarray
     n_active: tuple[int, ...]
     n_sims: int
     n_rounds: int
@@ -155,9 +160,11 @@ def _play(ids_a: np.ndarray, ids_b: np.ndarray, scores: np.ndarray, has_ties: bo
 def _simulate_chunk(
     match_scores: np.ndarray, n_sims: int, drops: tuple[int, ...], swiss: bool, rng: np.random.Generator
 ) -> np.ndarray:
-    """Run ``n_sims`` tournaments; return final points, int16 (n_sims, n_models).
+    """Run ``n_sims`` tournaments.
 
     ``match_scores`` (n_rounds, n_models): the per-round match score of every model.
+    Returns final points, int16 (n_sims, n_models), and the total number of matches every model
+    played, int64 (n_models,) (summed over simulations and rounds; byes and sit-outs excluded).
     State: ``keys`` (N, k) uint64, the k active slots of every simulation, sorted (see _Codec).
     """
     n_rounds, n_models = match_scores.shape
@@ -166,6 +173,8 @@ def _simulate_chunk(
     ties = [np.unique(s).size < n_models for s in match_scores]
     points = np.zeros((n_sims, n_models), dtype=np.int16)  # final points, filled at elimination/end
     rows = np.arange(n_sims, dtype=np.intp)[:, None]  # (N, 1)
+    active_rounds = np.zeros(n_models, dtype=np.int64)  # sum over sims of rounds spent in the field
+    idle = np.zeros(n_models, dtype=np.int64)  # sum over sims of byes and sit-outs
 
     keys = codec.encode(points, raw(points.shape))
     keys.sort(axis=1)  # round 1: all on 0 points, so this is a uniformly random permutation
@@ -178,6 +187,7 @@ def _simulate_chunk(
                 keep = keys.shape[1] - drops[r - 1]
                 out = keys[:, keep:]
                 points[rows, codec.ids(out)] = codec.points(out)
+                active_rounds += r * np.bincount(codec.ids(out).ravel(), minlength=n_models)
                 keys = np.ascontiguousarray(keys[:, :keep])
         k = keys.shape[1]
         ids = codec.ids(keys)  # (N, k) model ids in standing order
@@ -188,6 +198,8 @@ def _simulate_chunk(
             a_wins = _play(ids[:, 0 : k - 1 : 2], ids[:, 1:k:2], match_scores[r], ties[r], rng)  # (N, k//2)
             win_pos = 2 * np.arange(k // 2) + ~a_wins  # (N, k//2) slot of each winner
             flat[(base + win_pos).ravel()] -= codec.win
+            if k % 2:
+                idle += np.bincount(ids[:, k - 1], minlength=n_models)
             if swiss and k % 2:
                 flat[base[:, 0] + (k - 1)] -= codec.win  # the bye scores a win
             # "reference", round 1 (one group): the odd model in slot k - 1 sits out.
@@ -207,8 +219,13 @@ def _simulate_chunk(
             np.logical_and(first, a_wins, out=won[:, :-1])
             won[:, 1:] |= first & ~a_wins
             flat[np.flatnonzero(won)] -= codec.win
+            in_pair = np.zeros((n_sims, k), dtype=bool)
+            in_pair[:, :-1] = first
+            in_pair[:, 1:] |= first
+            idle += np.bincount(ids[~in_pair], minlength=n_models)
     points[rows, codec.ids(keys)] = codec.points(keys)
-    return points
+    active_rounds += n_rounds * np.bincount(codec.ids(keys).ravel(), minlength=n_models)
+    return points, active_rounds - idle
 
 
 def swiss_tournament(
@@ -260,13 +277,15 @@ def swiss_tournament(
     total_sq = np.zeros(n_models)
     rank_counts = np.zeros(n_models * n_models, dtype=np.int64)
     points_counts = np.zeros(n_models * (n_rounds + 1), dtype=np.int64)
+    played = np.zeros(n_models, dtype=np.int64)
     codec = _Codec(n_models, n_rounds)
     model_ids = np.arange(n_models)
     rank_ids = np.arange(n_models)
     done = 0
     while done < n_sims:
         n = min(chunk_size, n_sims - done)
-        pts = _simulate_chunk(match_scores, n, drops, pairing == "swiss", rng)  # (n, M) int16
+        pts, chunk_played = _simulate_chunk(match_scores, n, drops, pairing == "swiss", rng)  # (n, M) int16
+        played += chunk_played
         total += pts.sum(axis=0)
         total_sq += np.square(pts, dtype=np.float64).sum(axis=0)
         # Final ranks: by points, random among equal points. final[s, r] = model at rank r+1.
@@ -284,6 +303,7 @@ def swiss_tournament(
         std_error=np.sqrt(var / n_sims),
         rank_probs=rank_counts.reshape(n_models, n_models) / n_sims,
         points_probs=points_counts.reshape(n_models, n_rounds + 1) / n_sims,
+        expected_matches=played / n_sims,
     )
     for a in arrays.values():
         a.flags.writeable = False
