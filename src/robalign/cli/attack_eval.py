@@ -1,0 +1,87 @@
+"""`robalign attack-eval`: embedding-attack success rate, refusals, over-refusal and utility.
+
+The computation lives in `robalign.attacks.evaluate.robustness_report` (its docstring lists the
+JSON keys); this module only parses arguments, loads the model and writes the JSON.
+"""
+
+from __future__ import annotations
+
+
+def register(sub) -> None:
+    p = sub.add_parser("attack-eval", help="embedding-attack robustness: ASR per budget, refusals, over-refusal, utility")
+    p.add_argument("--model", required=True, help="model folder or hub id (the base when --adapter is given)")
+    p.add_argument("--adapter", default=None, help="LoRA adapter folder applied on --model")
+    p.add_argument("--data", required=True, metavar="SAFETY.jsonl", help="harmful prompts with target/refusal (+ kind=benign look-alikes with answer)")
+    p.add_argument("--grid", default=None, metavar="KxEPS,...", help="attack budgets, e.g. 10x0.5,30x1.0 (eps relative to the mean used-token embedding norm); default: 10x0.1,10x0.5,30x1.0")
+    p.add_argument("--norm", choices=["l2", "linf"], default="l2", help="per-token ball of the attack")
+    p.add_argument("--bench", default=None, metavar="DIR", help="folder of <family>.jsonl benchmark files: adds utility accuracy")
+    p.add_argument("--max-samples", type=int, default=None, help="evaluate only the first N safety rows")
+    p.add_argument("--batch-size", type=int, default=40)
+    p.add_argument("--max-new-tokens", type=int, default=24)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", default=None, metavar="report.json", help="write the report here (atomically)")
+    p.set_defaults(func=run)
+
+
+def load_model(model: str, adapter: str | None):
+    """Base model (+ merged adapter) in fp32 on CPU / the best dtype on GPU, and its tokenizer."""
+    from pathlib import Path
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from robalign.config.hardware import resolve_torch_dtype
+    from robalign.errors import UserError
+
+    from robalign.data.loading import is_local
+
+    for flag, path in (("--model", model), ("--adapter", adapter)):
+        if path and is_local(path) and not Path(path).exists():
+            raise UserError(f"{flag}: not found: {path}")
+    tok_src = adapter if adapter and (Path(adapter) / "tokenizer_config.json").exists() else model
+    tokenizer = AutoTokenizer.from_pretrained(tok_src)
+    net = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, resolve_torch_dtype("auto")))
+    if adapter:
+        from peft import PeftModel
+
+        net = PeftModel.from_pretrained(net, adapter).merge_and_unload()
+    if torch.cuda.is_available():
+        net = net.cuda()
+    return net, tokenizer
+
+
+def run(args) -> int:
+    from robalign.atomic import atomic_write_json
+    from robalign.attacks.evaluate import DEFAULT_GRID, parse_grid, read_bench_dir, robustness_report, split_rows
+    from robalign.config.recipe import DatasetSpec
+    from robalign.data.loading import check_columns, load_dataset_spec
+    from robalign.errors import UserError
+
+    grid = parse_grid(args.grid) if args.grid is not None else list(DEFAULT_GRID)
+    if args.max_samples is not None and args.max_samples < 1:
+        raise UserError(f"--max-samples: expected a positive integer, got {args.max_samples}")
+    ds = load_dataset_spec(DatasetSpec(path=args.data, max_samples=args.max_samples), None, "--data")
+    check_columns(ds, "safety", None, "--data", args.data)
+    rows = ds.to_list()
+    split_rows(rows, args.data)  # fail on bad data before loading a model
+    bench = read_bench_dir(args.bench) if args.bench else None
+    model, tokenizer = load_model(args.model, args.adapter)
+    report = robustness_report(
+        model, tokenizer, rows, grid, bench, norm=args.norm, batch_size=args.batch_size,
+        max_new_tokens=args.max_new_tokens, seed=args.seed,
+    )
+    report = {"model": args.model, "adapter": args.adapter, "data": args.data, **report}
+    c = report["clean"]
+    print(f"clean: ASR {c['asr']:.3f}  refusal {c['refusal_rate']:.3f}  other {c['other_rate']:.3f}  target CE {c['target_ce']:.3f}")
+    for a in report["attacks"]:
+        print(f"K={a['steps']:<3} eps={a['epsilon']:<5g} ASR {a['asr']:.3f}  refusal {a['refusal_rate']:.3f}  other {a['other_rate']:.3f}  "
+              f"target CE {a['target_ce']:.3f} (clean {a['target_ce_clean']:.3f})  {a['seconds']:.1f}s")
+    if report["benign"]:
+        b = report["benign"]
+        print(f"benign look-alikes: over-refusal {b['over_refusal_rate']:.3f}  accuracy {b['accuracy']:.3f}  (n={b['n']})")
+    if report["utility"]:
+        print(f"utility accuracy {report['utility']['accuracy']:.3f}  " + " ".join(f"{k} {v:.2f}" for k, v in report["utility"]["per_family"].items()))
+    if args.out:
+        atomic_write_json(args.out, report)
+        print(f"wrote {args.out}")
+    return 0
