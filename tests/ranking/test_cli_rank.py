@@ -1,0 +1,116 @@
+"""`robalign rank`: the shipped published table ranks sanely; bad tables exit 2 with one line."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from robalign.cli.main import main
+from robalign.ranking import ROW_KEYS
+
+REPO = Path(__file__).resolve().parents[2]
+LLAMA2 = REPO / "eval" / "tables" / "llama2_table3.csv"
+FAST = ["--n-sims", "20000", "--n-bootstrap", "100"]
+
+
+def test_rank_published_table_writes_a_sane_leaderboard(tmp_path, capsys):
+    out = tmp_path / "lb"
+    assert main(["rank", str(LLAMA2), *FAST, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "| # | model |" in printed and "Llama-2-70B" in printed
+
+    doc = json.loads((out / "leaderboard.json").read_text())
+    rows = doc["rows"]
+    assert len(rows) == 12 and set(rows[0]) == set(ROW_KEYS)
+    assert [r["rank"] for r in rows] == list(range(1, 13))
+    es = [r["expected_score"] for r in rows]
+    assert es == sorted(es, reverse=True)
+    # Llama 2 70B is best on all 8 columns of the table: first by every method.
+    top = rows[0]
+    assert top["model"] == "Llama-2-70B"
+    assert top["mean_rank"] == 1.0
+    assert top["bt_rating"] == max(r["bt_rating"] for r in rows)
+    assert top["elo"] == max(r["elo"] for r in rows)
+    # Falcon-7B is last on 6 of the 8 columns: it cannot come out on top anywhere.
+    falcon7 = next(r for r in rows if r["model"] == "Falcon-7B")
+    assert falcon7["rank"] >= 11 and falcon7["mean_score"] == min(r["mean_score"] for r in rows)
+    for r in rows:
+        assert r["bt_ci_low"] <= r["bt_rating"] <= r["bt_ci_high"]
+        assert r["failure_sensitivity"] == pytest.approx(r["expected_score"] - r["expected_score_elim"])
+    assert doc["rounds"] == [[b] for b in LLAMA2.read_text().splitlines()[2].split(",")[1:]]
+    assert doc["active_per_round_elim"] == [12, 10, 8, 6, 4, 2, 2, 2]
+    tau = doc["agreement"]["kendall_tau"]
+    assert all(t is None or -1 <= t <= 1 for row in tau for t in row)
+
+    md = (out / "leaderboard.md").read_text()
+    assert md.count("\n| ") >= 12 + 6  # leaderboard rows + agreement rows
+    assert not list(out.glob(".*tmp"))  # atomic writes left no temp files behind
+
+
+def test_rank_swiss_pairing_gives_the_dominant_model_every_round(tmp_path, capsys):
+    rounds = tmp_path / "rounds.yaml"
+    rounds.write_text("rounds:\n  - [code, math]\n  - commonsense_reasoning\n  - [world_knowledge, reading_comprehension]\n  - [mmlu, bbh, agi_eval]\n")
+    out = tmp_path / "lb"
+    assert main(["rank", str(LLAMA2), *FAST, "--pairing", "swiss", "--rounds-file", str(rounds), "--out", str(out)]) == 0
+    rows = json.loads((out / "leaderboard.json").read_text())["rows"]
+    assert rows[0]["model"] == "Llama-2-70B" and rows[0]["expected_score"] == 4.0
+    assert rows[0]["expected_score_se"] == 0.0
+    # same grouping from --rounds gives the same numbers (same seed)
+    capsys.readouterr()
+    spec = "code,math;commonsense_reasoning;world_knowledge,reading_comprehension;mmlu,bbh,agi_eval"
+    assert main(["rank", str(LLAMA2), *FAST, "--pairing", "swiss", "--rounds", spec]) == 0
+    assert f"| 1 | Llama-2-70B | 4.000 ± 0.000 |" in capsys.readouterr().out
+
+
+def _write(tmp_path: Path, text: str) -> Path:
+    path = tmp_path / "scores.csv"
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize(
+    "csv_text,extra,needle",
+    [
+        ("model,a,b\nm1,0.5,nan\nm2,0.4,0.3\n", [], "model 'm1', benchmark 'b' is nan"),
+        ("model,a,b\nm1,0.5,\nm2,0.4,0.3\n", [], "benchmark 'b' is empty"),
+        ("model,a,b\nm1,0.5,x\nm2,0.4,0.3\n", [], "is not a number"),
+        ("model,a,b\nm1,0.5\nm2,0.4,0.3\n", [], "expected 3 (model name + 2 benchmarks)"),
+        ("model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\n", ["--rounds", "a;gsm8k"], "benchmark 'gsm8k', which is not a column"),
+        ("model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\n", ["--rounds", "a;;b"], "round 2"),
+        ("model,a,b\nm1,0.5,0.1\nm1,0.4,0.3\n", [], "model 'm1' appears twice"),
+        ("model,a,b\nm1,0.5,0.1\n", [], "at least 2 models"),
+        ("model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\nm3,0.1,0.2\n", ["--eliminate", "2"], "--eliminate 2 does not fit 3 models; expected 0..1"),
+        ("model,a,a\nm1,0.5,0.1\nm2,0.4,0.3\n", [], "benchmark 'a' appears twice"),
+        ("# only a comment\n", [], "no header row"),
+    ],
+)
+def test_bad_table_exits_2_with_one_line(tmp_path, capsys, csv_text, extra, needle):
+    path = _write(tmp_path, csv_text)
+    assert main(["rank", str(path), "--n-sims", "100", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("robalign rank: error: ")
+    assert needle in err
+
+
+def test_missing_files_exit_2(tmp_path, capsys):
+    assert main(["rank", str(tmp_path / "nope.csv")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    path = _write(tmp_path, "model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\n")
+    assert main(["rank", str(path), "--rounds-file", str(tmp_path / "r.yaml")]) == 2
+    assert "file not found" in capsys.readouterr().err
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("rounds: {a: 1}\n")
+    assert main(["rank", str(path), "--rounds-file", str(bad)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "non-empty list of rounds" in err
+
+
+def test_small_tables_default_to_a_fitting_elimination(tmp_path, capsys):
+    path = _write(tmp_path, "model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\nm3,0.1,0.2\n")
+    out = tmp_path / "lb"
+    assert main(["rank", str(path), *FAST, "--out", str(out)]) == 0
+    doc = json.loads((out / "leaderboard.json").read_text())
+    assert doc["settings"]["eliminate"] == 1  # 2 would leave fewer than 2 models to play
+    assert doc["active_per_round_elim"] == [3, 2]
