@@ -48,3 +48,21 @@ def data_dir(artifacts_dir) -> Path:
     out = artifacts_dir / "data"
     build_all(out, seed=0, n_sft=2_000, n_prefs=400)
     return out
+
+
+@pytest.fixture(scope="session")
+def vllm_engine(test_model_dir):
+    """ONE vLLM engine per session on the `test` model, LoRA enabled (max rank 16).
+
+    Starting vLLM costs ~40-80 s on CPU, so every vLLM test shares this engine. It serves the
+    base model and any LoRA adapter of the test model (rank <= 16): pass the adapter path to
+    ``vllm_engine.generate(prompt_ids, sampling, adapter=path)`` (see robalign.eval.vllm_engine;
+    ``vllm_engine.tokenizer`` and ``robalign.eval.prompts.render_chat`` build the prompt ids).
+    Mark tests using it ``@pytest.mark.vllm``. Closed at the end of the session.
+    """
+    from robalign.eval.engines import EngineArgs
+    from robalign.eval.vllm_engine import VLLMEngine
+
+    engine = VLLMEngine(str(test_model_dir), EngineArgs(backend="vllm", dtype="float32", max_lora_rank=16))
+    yield engine
+    engine.close()

@@ -1,0 +1,79 @@
+"""`robalign generate`: completions of a prompts file for a base model and/or LoRA adapters."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_engine_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=["vllm", "hf"], default="vllm", help="generation backend (default vllm)")
+    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="auto: from the hardware")
+    p.add_argument("--max-model-len", type=int, default=None, help="context length (default: the model's)")
+    p.add_argument("--tensor-parallel-size", type=int, default=1)
+    p.add_argument("--gpu-memory-utilization", type=float, default=0.9)
+    p.add_argument("--enforce-eager", action="store_true")
+
+
+def engine_args_from(args):
+    from robalign.config.schema import from_dict
+    from robalign.eval.engines import EngineArgs
+
+    return from_dict(EngineArgs, {
+        "backend": args.engine, "dtype": args.dtype, "max_model_len": args.max_model_len,
+        "tensor_parallel_size": args.tensor_parallel_size, "gpu_memory_utilization": args.gpu_memory_utilization,
+        "enforce_eager": args.enforce_eager,
+    }, "command line", "")
+
+
+def register(sub) -> None:
+    p = sub.add_parser("generate", help="generate completions for a prompts file (base model and/or LoRA adapters)")
+    p.add_argument("--model", required=True, help="base model directory or hub id")
+    p.add_argument("--adapter", action="append", default=[], help="LoRA adapter directory; repeatable (one engine serves all)")
+    p.add_argument("--no-base", action="store_true", help="with --adapter: skip the base model's own completions")
+    p.add_argument("--data", required=True, help="JSONL file with a 'prompt' column (other columns are copied)")
+    p.add_argument("--out", required=True, help="output JSONL: one row per (model, prompt)")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--top-p", type=float, default=1.0)
+    p.add_argument("--max-tokens", type=int, default=64)
+    p.add_argument("-n", type=int, default=1, help="completions per prompt")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--cache", default=None, help="generation cache dir (default: <out>.cache/); reruns reuse it")
+    add_engine_args(p)
+    p.set_defaults(func=run)
+
+
+def run(args) -> int:
+    from pathlib import Path
+
+    from robalign.atomic import atomic_write_jsonl
+    from robalign.config.schema import from_dict
+    from robalign.errors import UserError
+    from robalign.eval.adapters import check_adapter
+    from robalign.eval.cache import GenerationCache
+    from robalign.eval.engines import make_engine
+    from robalign.eval.generation import Entry, generate_all
+    from robalign.eval.prompts_file import read_jsonl
+    from robalign.eval.sampling import SamplingArgs
+
+    sampling = from_dict(SamplingArgs, {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens, "n": args.n, "seed": args.seed}, "command line", "")
+    eng = engine_args_from(args)
+    if args.no_base and not args.adapter:
+        raise UserError("--no-base needs at least one --adapter")
+    for a in args.adapter:
+        check_adapter(a, args.model)
+    rows = read_jsonl(args.data)
+    entries = ([] if args.no_base else [Entry("base", args.model)]) + [Entry(Path(a).name or a, args.model, a) for a in args.adapter]
+    if len({e.name for e in entries}) != len(entries):
+        entries = [Entry(e.name if e.adapter is None else e.adapter, e.model, e.adapter) for e in entries]
+    cache = GenerationCache(args.cache or f"{args.out}.cache")
+    outs, _ = generate_all(
+        entries, {"data": [r["prompt"] for r in rows]}, sampling, cache,
+        lambda model, adapters: make_engine(model, eng, adapters), backend=eng.backend,
+    )
+    lines = []
+    for e in entries:
+        for row, comps in zip(rows, outs[(e.name, "data")]):
+            lines.append({**row, "model": args.model, "adapter": e.adapter, "output": comps[0], **({"outputs": comps} if sampling.n > 1 else {})})
+    atomic_write_jsonl(args.out, lines)
+    print(f"wrote {len(lines)} completions ({len(entries)} model(s) x {len(rows)} prompts) to {args.out}")
+    return 0

@@ -1,0 +1,137 @@
+"""Checks that a LoRA adapter directory is one and fits its base model.
+
+Why: vLLM and PEFT both fail late and obscurely on a wrong adapter (a shape error deep in a
+kernel), and a mismatched base of the same shapes fails not at all. We read only small files
+(adapter_config.json, the safetensors headers) and compare every LoRA matrix with the weight
+of the base model it attaches to.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+from pathlib import Path
+
+from robalign.errors import UserError
+
+#: LoRA ranks vLLM accepts for `max_lora_rank` (vllm.config.lora.MaxLoRARanks).
+VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
+
+
+def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
+    """Tensor name -> shape, read from the file header only (8-byte length + JSON)."""
+    with open(path, "rb") as fh:
+        (n,) = struct.unpack("<Q", fh.read(8))
+        header = json.loads(fh.read(n))
+    return {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+
+
+def model_weight_shapes(model_dir: Path) -> dict[str, tuple[int, ...]] | None:
+    """Shapes of a local HF model's weights (single or sharded safetensors); None if unknown."""
+    files = sorted(model_dir.glob("*.safetensors"))
+    if not files:
+        return None
+    shapes: dict[str, tuple[int, ...]] = {}
+    for f in files:
+        shapes.update(safetensors_shapes(f))
+    return shapes
+
+
+def read_adapter_config(adapter: str | Path) -> dict:
+    """adapter_config.json of `adapter`, or a one-line UserError saying what the directory is instead."""
+    p = Path(adapter)
+    if not p.exists():
+        raise UserError(f"adapter not found: {adapter}")
+    if not p.is_dir():
+        raise UserError(f"adapter {adapter} is a file; expected a PEFT adapter directory (with adapter_config.json)")
+    cfg = p / "adapter_config.json"
+    if not cfg.is_file():
+        hint = " (it holds a full model: give it as the model, not as an adapter)" if (p / "config.json").is_file() else ""
+        raise UserError(
+            f"adapter {adapter} has no adapter_config.json{hint}; expected a PEFT adapter directory "
+            "(adapter_config.json + adapter_model.safetensors, as a LoRA training run saves it)"
+        )
+    try:
+        return json.loads(cfg.read_text())
+    except json.JSONDecodeError as err:
+        raise UserError(f"adapter {adapter}: adapter_config.json is not valid JSON ({err})") from None
+
+
+def adapter_rank(config: dict) -> int:
+    """Largest LoRA rank used anywhere in the adapter."""
+    return max([int(config.get("r", 8)), *[int(v) for v in (config.get("rank_pattern") or {}).values()]])
+
+
+def vllm_max_lora_rank(ranks: list[int]) -> int:
+    """Smallest rank vLLM accepts that covers every adapter."""
+    need = max(ranks, default=1)
+    for r in VLLM_LORA_RANKS:
+        if r >= need:
+            return r
+    raise UserError(f"LoRA rank {need} is above vLLM's maximum {VLLM_LORA_RANKS[-1]}")
+
+
+_LORA_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<which>A|B)(?:\.[^.]+)?\.weight$")
+
+
+def check_adapter(adapter: str | Path, base: str | Path) -> dict:
+    """Raise UserError unless `adapter` is a PEFT adapter whose matrices fit `base`; return its config.
+
+    Shapes are compared module by module: lora_A is (r, in_features) and lora_B is
+    (out_features, r) of the base weight (out_features, in_features) it attaches to. A module
+    missing from the base, or a different size, means the adapter was trained for another model.
+    """
+    config = read_adapter_config(adapter)
+    where = f"adapter {adapter}"
+    trained_on = config.get("base_model_name_or_path")
+    base_dir = Path(base)
+    if not base_dir.is_dir():
+        return config  # a hub id: nothing local to compare (the engine will check)
+    base_cfg = json.loads((base_dir / "config.json").read_text()) if (base_dir / "config.json").is_file() else {}
+    base_shapes = model_weight_shapes(base_dir)
+    files = sorted(Path(adapter).glob("adapter_model*.safetensors"))
+    if not files:
+        if not list(Path(adapter).glob("adapter_model*.bin")):
+            raise UserError(f"{where} has no adapter_model.safetensors; expected the weights next to adapter_config.json")
+        return config
+    if base_shapes is None:
+        return config
+    other = f" (adapter_config.json says it was trained on {trained_on})" if trained_on else ""
+    for f in files:
+        for key, shape in safetensors_shapes(f).items():
+            m = _LORA_KEY.match(key)
+            if not m:
+                continue
+            module = m["module"]
+            w = base_shapes.get(f"{module}.weight")
+            if w is None:
+                raise UserError(
+                    f"{where} was trained for a different base model than {base}: module {module} does not exist in it{other}"
+                )
+            if module.endswith("embed_tokens"):  # lora_A (r, vocab), lora_B (hidden, r): embedding is (vocab, hidden)
+                expected = (w[1], None) if m["which"] == "B" else (None, w[0])
+            else:
+                expected = (w[0], None) if m["which"] == "B" else (None, w[1])
+            got = (shape[0], None) if m["which"] == "B" else (None, shape[-1])
+            if expected != got:
+                size = [d for d in expected if d is not None][0]
+                have = [d for d in got if d is not None][0]
+                raise UserError(
+                    f"{where} was trained for a different base model than {base}: {module} has size {have} in the "
+                    f"adapter but {size} in the base{other} (hidden_size {base_cfg.get('hidden_size', '?')}, "
+                    f"vocab {base_cfg.get('vocab_size', '?')})"
+                )
+    return config
+
+
+def trained_on_other_base(config: dict, base: str | Path) -> str | None:
+    """A warning when the adapter names a *different existing* local base (same shapes, so it loads):
+    e.g. an adapter trained on an SFT model applied to the untrained model it started from."""
+    trained_on = config.get("base_model_name_or_path")
+    if not trained_on:
+        return None
+    p, b = Path(trained_on), Path(base)
+    if p.is_dir() and b.is_dir() and p.resolve() != b.resolve():
+        return f"adapter was trained on {trained_on} but is applied to {base} (shapes fit, outputs may not mean much)"
+    return None

@@ -1,0 +1,85 @@
+"""Engine options and the engine interface shared by the vLLM and HF backends.
+
+An engine holds ONE base model and serves every adapter of it: vLLM through `LoRARequest`s
+on a single `LLM`, HF through PEFT's multi-adapter switching. Engine start costs ~40 s on CPU
+for vLLM, so callers build one per base model and reuse it for all benchmarks.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from typing import Literal, Optional, Protocol
+
+from robalign.config.schema import field
+from robalign.errors import ConfigError
+
+BACKENDS = ["vllm", "hf"]
+
+
+@dataclass
+class EngineArgs:
+    backend: Literal["vllm", "hf"] = field("vllm", help="Generation engine: vllm (fast, LoRA via LoRARequest) or hf (transformers + PEFT).", choices=BACKENDS)
+    dtype: Literal["auto", "float32", "bfloat16", "float16"] = field(
+        "auto", help="Weights dtype; auto = bfloat16 on GPUs/CPUs with fast bf16, float32 otherwise (bf16 is 3-7x slower on AVX2-only CPUs).",
+        choices=["auto", "float32", "bfloat16", "float16"],
+    )
+    max_model_len: Optional[int] = field(None, help="Context length (prompt + completion); default: the model's.")
+    tensor_parallel_size: int = field(1, help="GPUs per model (vLLM tensor parallelism).")
+    gpu_memory_utilization: float = field(0.9, help="vLLM: fraction of GPU memory for weights + KV cache (on CPU: of RAM, see cpu_kvcache_space).")
+    enforce_eager: bool = field(False, help="vLLM: no CUDA graphs / compilation (faster start, slower decode).")
+    max_loras: int = field(1, help="vLLM: adapters in one batch (we generate one adapter at a time).")
+    max_lora_rank: Optional[int] = field(None, help="vLLM: largest LoRA rank; default: from the adapters' configs.")
+    cpu_kvcache_space: Optional[int] = field(None, help="CPU only: GiB for vLLM's KV cache (env VLLM_CPU_KVCACHE_SPACE); null = leave the environment.")
+    cpu_reserved_cpus: Optional[int] = field(None, help="CPU only: cores vLLM keeps for itself (env VLLM_CPU_NUM_OF_RESERVED_CPU; 0 on small machines); null = leave the environment.")
+    hf_batch_size: int = field(32, help="hf backend: prompts per generate() call.")
+    seed: int = field(0, help="Engine seed.")
+
+    def validate(self, file=None, path: str = "engine") -> None:
+        if self.tensor_parallel_size < 1:
+            raise ConfigError(file, f"{path}.tensor_parallel_size", "an integer >= 1", got=repr(self.tensor_parallel_size))
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise ConfigError(file, f"{path}.gpu_memory_utilization", "a number in (0, 1]", got=repr(self.gpu_memory_utilization))
+        if self.max_model_len is not None and self.max_model_len < 2:
+            raise ConfigError(file, f"{path}.max_model_len", "an integer >= 2", got=repr(self.max_model_len))
+        if self.hf_batch_size < 1:
+            raise ConfigError(file, f"{path}.hf_batch_size", "an integer >= 1", got=repr(self.hf_batch_size))
+
+    def apply_env(self) -> None:
+        """Set the vLLM CPU variables this config names (before the engine starts)."""
+        if self.cpu_kvcache_space is not None:
+            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(self.cpu_kvcache_space)
+        if self.cpu_reserved_cpus is not None:
+            os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.cpu_reserved_cpus)
+
+    def resolved_dtype(self) -> str:
+        from robalign.config.hardware import resolve_torch_dtype
+
+        return resolve_torch_dtype(self.dtype)
+
+
+class Engine(Protocol):
+    """What the generation layer needs from a backend."""
+
+    backend: str
+    model: str
+    n_generated: int  # prompts generated so far (tests use it to prove cache hits)
+
+    def generate(self, prompt_ids: list[list[int]], sampling, adapter: Optional[str] = None) -> list[list[list[int]]]:
+        """Completion token ids: for every prompt, `sampling.n` lists of ids (eos excluded)."""
+        ...
+
+    def close(self) -> None: ...
+
+
+def make_engine(model: str, args: EngineArgs, adapters: list[str] = ()) -> "Engine":
+    """Start the engine for base `model` able to serve `adapters` (paths)."""
+    if args.backend == "vllm":
+        from robalign.eval.vllm_engine import VLLMEngine
+
+        return VLLMEngine(model, args, adapters)
+    if args.backend == "hf":
+        from robalign.eval.hf_engine import HFEngine
+
+        return HFEngine(model, args)
+    raise ConfigError(None, "engine.backend", f"one of {BACKENDS}", got=repr(args.backend))

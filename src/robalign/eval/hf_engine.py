@@ -1,0 +1,87 @@
+"""The HF fallback backend: transformers `generate` with PEFT adapters switched in place.
+
+For machines without vLLM, and as the reference the vLLM path is tested against: given the
+same token ids and greedy decoding, both must produce the same completions. Prompts are
+left-padded in length-sorted batches (less padding, and padding never changes a row's result
+beyond float rounding since the mask and position ids exclude it).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+from robalign.eval.engines import EngineArgs
+
+
+class HFEngine:
+    backend = "hf"
+
+    def __init__(self, model: str, args: EngineArgs):
+        import torch
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        self.model, self.args = str(model), args
+        self.tokenizer = AutoTokenizer.from_pretrained(self.model)
+        dtype = getattr(torch, args.resolved_dtype())
+        self.device = "cuda" if torch.cuda.is_available() else "cpu"
+        self.base = AutoModelForCausalLM.from_pretrained(self.model, dtype=dtype).to(self.device).eval()
+        self.peft = None  # a PeftModel wrapping self.base once the first adapter is loaded
+        self.adapter_names: dict[str, str] = {}
+        self.n_generated = 0
+        self.eos = self.tokenizer.eos_token_id
+        self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos
+        torch.manual_seed(args.seed)
+
+    def _select(self, adapter: Optional[str]):
+        """The module to call and a context manager disabling adapters for the base model."""
+        import contextlib
+
+        if adapter is None:
+            return (self.peft.disable_adapter() if self.peft is not None else contextlib.nullcontext()), (self.peft or self.base)
+        path = str(Path(adapter).resolve())
+        if path not in self.adapter_names:
+            from peft import PeftModel
+
+            name = f"a{len(self.adapter_names)}"
+            if self.peft is None:
+                self.peft = PeftModel.from_pretrained(self.base, path, adapter_name=name).eval()
+            else:
+                self.peft.load_adapter(path, adapter_name=name)
+            self.adapter_names[path] = name
+        self.peft.set_adapter(self.adapter_names[path])
+        return contextlib.nullcontext(), self.peft
+
+    def generate(self, prompt_ids, sampling, adapter: Optional[str] = None):
+        import torch
+
+        ctx, module = self._select(adapter)
+        order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
+        results: list = [None] * len(prompt_ids)
+        kw = sampling.to_hf(self.eos, self.pad)
+        if sampling.seed is not None:
+            torch.manual_seed(sampling.seed)
+        bs = self.args.hf_batch_size
+        with ctx, torch.inference_mode():
+            for start in range(0, len(order), bs):
+                idx = order[start : start + bs]
+                width = max(len(prompt_ids[i]) for i in idx)
+                ids = torch.full((len(idx), width), self.pad, dtype=torch.long)
+                mask = torch.zeros((len(idx), width), dtype=torch.long)
+                for row, i in enumerate(idx):  # left padding: generation continues every row at the end
+                    p = prompt_ids[i]
+                    ids[row, width - len(p) :] = torch.tensor(p)
+                    mask[row, width - len(p) :] = 1
+                out = module.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kw)
+                new = out[:, width:].tolist()
+                for row, i in enumerate(idx):
+                    results[i] = [self._strip(new[row * sampling.n + k]) for k in range(sampling.n)]
+        self.n_generated += len(prompt_ids)
+        return results
+
+    def _strip(self, ids: list[int]) -> list[int]:
+        """Tokens up to (not including) the first eos; pad after eos is dropped with it."""
+        return ids[: ids.index(self.eos)] if self.eos in ids else ids
+
+    def close(self) -> None:
+        self.base = self.peft = None

@@ -1,0 +1,31 @@
+"""Read a prompts file (JSONL with a `prompt` column) with one-line errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from robalign.errors import UserError
+
+
+def read_jsonl(path: str | Path, *, need: tuple[str, ...] = ("prompt",), what: str = "prompts file") -> list[dict]:
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{what} not found: {path}")
+    rows = []
+    for i, line in enumerate(p.read_text().splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as err:
+            raise UserError(f"{path}: line {i} is not valid JSON ({err.msg})") from None
+        if not isinstance(row, dict):
+            raise UserError(f"{path}: line {i}: expected a JSON object with a 'prompt' field")
+        missing = [c for c in need if c not in row]
+        if missing:
+            raise UserError(f"{path}: line {i}: missing column(s) {missing}; found {sorted(row)}")
+        rows.append(row)
+    if not rows:
+        raise UserError(f"{what} {path} is empty; expected one JSON object per line")
+    return rows
