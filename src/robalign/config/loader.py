@@ -49,9 +49,9 @@ def training_config_class(method: str, loss_type: str = "dpo"):
         from trl import SFTConfig
 
         return SFTConfig
-    from trl import DPOConfig
+    from robalign.trainers.config import PreferenceConfig
 
-    return DPOConfig
+    return PreferenceConfig
 
 
 def _check_fields(block: dict, cls, file: str, path: str, extra: dict | None = None) -> dict:

@@ -1,0 +1,93 @@
+"""Losses of continuous-attack adversarial training (Xhonneux et al., 2024), as pure functions.
+
+Notation: x the harmful prompt, delta the embedding attack, y_h the harmful target, y_r the
+refusal, (x_u, y_u) clean utility data. `per_token_logps` are log p(y_t | y_<t, .) of the
+completion tokens, (B, T), with a (B, T) 0/1 `mask` of the completion tokens.
+
+C-AdvUL (unlikelihood form), eqn:
+
+    L = w_away * L_away + w_toward * L_toward + w_util * L_util
+    L_away   = mean_t max(0, c_away + log p(y_h,t | x + delta))        per token: pushing stops at CE c_away
+    L_toward = max(0, CE(y_r | x + delta) - c_toward)                 stops once the refusal is learnt
+    L_util   = CE(y_u | x_u)                                          clean, benign
+
+The hinges are the paper's clipping: without them the away term is unbounded (-log p -> inf)
+and dominates; with them a target already at CE >= c_away costs nothing.
+
+C-AdvIPO, eqn (IPO, Azar et al. 2023, with length-normalised log-probs):
+
+    h = [lp(y_r | x + delta) - lp_ref(y_r | x)] - [lp(y_h | x + delta) - lp_ref(y_h | x)]
+    L_IPO = (h - 1 / (2 beta))^2,      lp = mean per-token log-prob
+
+The policy sees the attacked prompt, the reference the clean one. `anchor`: the SFT term on the
+refusal, CE(y_r | x + delta), that keeps the margin from being met by destroying y_h alone (the
+collapse measured here: harmful CE -> 9, refusal CE stuck at 1.1, garbage output).
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def per_token_logps(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100) -> tuple[torch.Tensor, torch.Tensor]:
+    """Causal per-token log-probs of `labels` and their mask.
+
+    logits: (B, T, V) for the inputs; labels: (B, T). Returns (logps, mask), each (B, T-1):
+    logps[b, t] = log p(labels[b, t+1] | inputs[b, :t+1]); mask 1.0 where labels[b, t+1] != ignore.
+    """
+    shift_labels = labels[:, 1:]  # (B, T-1)
+    mask = (shift_labels != ignore_index).to(torch.float32)
+    safe = shift_labels.clamp(min=0)
+    logps = torch.log_softmax(logits[:, :-1].float(), dim=-1).gather(-1, safe.unsqueeze(-1)).squeeze(-1)  # (B, T-1)
+    return logps * mask, mask
+
+
+def mean_logps(logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Length-normalised sequence log-prob, (B,)."""
+    return (logps * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+
+
+def away_loss(logps: torch.Tensor, mask: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """Unlikelihood on the harmful target, (B,): mean over tokens of max(0, cutoff + log p_t).
+
+    Each token is pushed down until its own CE reaches `cutoff` nats, then costs nothing.
+    """
+    return (F.relu(cutoff + logps) * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+
+
+def toward_loss(logps: torch.Tensor, mask: torch.Tensor, cutoff: float) -> torch.Tensor:
+    """Clipped cross-entropy of the refusal, (B,): max(0, CE - cutoff), CE = -mean_t log p_t."""
+    return F.relu(-mean_logps(logps, mask) - cutoff)
+
+
+def sft_loss(logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+    """Cross-entropy per example (mean over its tokens), (B,)."""
+    return -mean_logps(logps, mask)
+
+
+def ul_loss(
+    away_logps: torch.Tensor, away_mask: torch.Tensor, toward_logps: torch.Tensor, toward_mask: torch.Tensor,
+    *, away_cutoff: float = 5.0, toward_cutoff: float = 0.5, away_weight: float = 0.5, toward_weight: float = 0.5,
+) -> torch.Tensor:
+    """The adversarial part of C-AdvUL per harmful example, (B,): w_away L_away + w_toward L_toward."""
+    return away_weight * away_loss(away_logps, away_mask, away_cutoff) + toward_weight * toward_loss(toward_logps, toward_mask, toward_cutoff)
+
+
+def floor_logps(logps: torch.Tensor, mask: torch.Tensor, floor: float | None) -> torch.Tensor:
+    """Clamp per-token log-probs from below at `floor` (no gradient once a token is below it).
+
+    The reference implementation zeroes harmful-target tokens with log-prob below -5: a token
+    that is already unlikely stops contributing to the preference margin.
+    """
+    if floor is None:
+        return logps
+    return torch.clamp(logps, min=floor) * mask
+
+
+def ipo_loss(
+    chosen_logps: torch.Tensor, rejected_logps: torch.Tensor, ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor, beta: float,
+) -> torch.Tensor:
+    """IPO on length-normalised log-probs, (B,): (h - 1/(2 beta))^2 with h the log-ratio margin."""
+    h = (chosen_logps - ref_chosen_logps) - (rejected_logps - ref_rejected_logps)
+    return (h - 1.0 / (2.0 * beta)) ** 2

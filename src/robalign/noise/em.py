@@ -1,0 +1,76 @@
+"""Fit the label reliability before training, by EM on the reference model's raw margins.
+
+Why: the paper's E-step link uses the margin *relative to the reference*, which is exactly 0
+at step 0, so eta drifts towards 1 (measured here). The reference model's own raw margin
+d_i = log pi_ref(chosen_i) - log pi_ref(rejected_i) is informative from the start (it separated
+flipped from clean pairs with AUC 0.98 on the demo model). Model of the observed labels:
+
+    P(observed order | d_i) = eta * sigmoid(d_i / T) + (1 - eta) * sigmoid(-d_i / T)
+
+Maximising this marginal likelihood over eta (per group) and the link temperature T by EM:
+    E:  w_i = sigmoid(d_i / T + logit(eta_g(i)) [+ logit(prior_i)])
+    M:  eta_g = mean_{i in g} w_i;   T = argmax sum_i w_i log sigmoid(d_i/T) + (1-w_i) log sigmoid(-d_i/T)
+The T-step is a 1-D logistic regression without intercept (a few Newton steps on 1/T).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from robalign.losses.lcpo import ETA_MAX
+
+
+@dataclass
+class EMFit:
+    eta: torch.Tensor  # (G,) reliability per group
+    temperature: float  # T of the link sigmoid(d / T)
+    log_likelihood: float  # mean log marginal likelihood of the observed labels
+    iterations: int
+    posterior: torch.Tensor  # (N,) final w
+
+
+def _logit(p: torch.Tensor) -> torch.Tensor:
+    p = p.clamp(1e-6, ETA_MAX)
+    return torch.log(p) - torch.log1p(-p)
+
+
+def fit_reliability(margins: torch.Tensor, eta_0: float = 0.9, groups: torch.Tensor | None = None, n_groups: int = 1,
+                    prior: torch.Tensor | None = None, eta_min: float = 0.5, iters: int = 200, tol: float = 1e-7) -> EMFit:
+    """EM for (eta per group, T) on raw margins d (N,). Deterministic; float64 throughout."""
+    d = margins.detach().to(torch.float64)
+    g = torch.zeros_like(d, dtype=torch.long) if groups is None else groups.long()
+    prior_logit = torch.zeros_like(d) if prior is None else _logit(prior.to(torch.float64))
+    eta = torch.full((n_groups,), float(eta_0), dtype=torch.float64)
+    scale = d.abs().mean().clamp(min=1e-6)
+    inv_t = 1.0 / float(scale)  # start with |d/T| ~ 1
+    prev = -float("inf")
+    it = 0
+    for it in range(1, iters + 1):
+        s = d * inv_t
+        w = torch.sigmoid(s + _logit(eta.clamp(eta_min, ETA_MAX))[g] + prior_logit)
+        count = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, g, torch.ones_like(d))
+        total = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, g, w)
+        eta = torch.where(count > 0, total / count.clamp(min=1), eta).clamp(eta_min, ETA_MAX)
+        for _ in range(5):  # Newton on a = 1/T for sum w log sig(a d) + (1-w) log sig(-a d)
+            s = d * inv_t
+            grad = ((w - torch.sigmoid(s)) * d).sum()
+            hess = -(torch.sigmoid(s) * torch.sigmoid(-s) * d * d).sum()
+            if hess.abs() < 1e-12:
+                break
+            inv_t = float(max(inv_t - grad / hess, 1e-6))
+        ll = _marginal_ll(d, inv_t, eta[g], prior_logit)
+        if abs(ll - prev) < tol:
+            break
+        prev = ll
+    w = torch.sigmoid(d * inv_t + _logit(eta.clamp(eta_min, ETA_MAX))[g] + prior_logit)
+    return EMFit(eta=eta, temperature=1.0 / inv_t, log_likelihood=_marginal_ll(d, inv_t, eta[g], prior_logit), iterations=it, posterior=w)
+
+
+def _marginal_ll(d, inv_t, eta_i, prior_logit) -> float:
+    # the prior shifts eta's log-odds; marginal P = e' sig(s) + (1 - e') sig(-s)
+    e = torch.sigmoid(_logit(eta_i) + prior_logit)
+    s = d * inv_t
+    p = e * torch.sigmoid(s) + (1 - e) * torch.sigmoid(-s)
+    return float(torch.log(p.clamp(min=1e-300)).mean())

@@ -1,0 +1,339 @@
+"""One preference trainer for dpo / ipo / simpo / cpo / cdpo / rdpo, each with `noise_model: none | lcpo`.
+
+A thin subclass of TRL's DPOTrainer: tokenisation, reference log-prob precompute (cached on
+disk by TRL, keyed by the reference weights and the dataset fingerprint), PEFT handling and
+the training loop are TRL's. Only the loss computation is replaced, and it is made of the
+pure functions in `robalign.losses` (the trainer holds no loss formula of its own).
+
+Extension point for attacks (used by the adversarial trainers): the policy forward is
+`policy_logps(model, inputs)`, which calls `sequence_logps(model, inputs, inputs_embeds=None)`.
+A subclass or mixin overrides `policy_logps` to build perturbed prompt embeddings and call
+`self.sequence_logps(model, inputs, inputs_embeds=perturbed)`; `reference_logps` always sees
+the clean `input_ids`, so the attack applies to the policy only, under any loss_type and
+composed with LCPO.
+
+LCPO (see robalign.losses.lcpo and robalign.noise): the posterior w of each pair comes from
+- `lcpo.posterior: implicit` the method's own link z (the paper), or
+- `lcpo.posterior: reference` the raw margin log pi(chosen) - log pi(rejected) divided by a
+  link temperature T: at step 0 (the reference model's margins, precomputed) eta and T are
+  fitted by EM (`robalign.noise.em`), then the policy's own margins are used online.
+and the M-step is `soft_label` (the paper's BCE(z, w)) or `reweight` (w * base loss).
+eta is updated once per optimizer step from the mean w over the global batch.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+
+import torch
+import torch.nn.functional as F
+from accelerate.utils import is_peft_model
+from transformers import TrainerCallback
+from trl import DPOTrainer
+from trl.trainer.dpo_trainer import DataCollatorForPreference, use_adapter
+from trl.models.utils import disable_gradient_checkpointing
+
+from robalign.errors import ConfigError
+from robalign.losses import REFERENCE_FREE, base_loss, cpo_nll, lcpo_posterior, preference_logits
+from robalign.losses.preference import LENGTH_NORMALISED
+from robalign.noise import ReliabilityState, fit_reliability, weight_auc
+from robalign.trainers.checkpointing import CompleteCheckpointMixin
+
+EXTRA_COLUMNS = ("label_flipped", "annotator_id", "weight")
+# TRL DPOConfig options this trainer does not implement: a recipe that sets them gets an error.
+UNSUPPORTED_TRAINING_KEYS = {
+    "loss_type": "set method.loss_type (dpo, ipo, simpo, cpo, cdpo, rdpo) instead",
+    "loss_weights": "one base loss per run (method.loss_type)",
+    "ld_alpha": "not implemented by robalign's preference trainer",
+    "f_divergence_type": "not implemented by robalign's preference trainer",
+    "use_weighting": "not implemented (WPO); for per-pair reliability priors use a `weight` data column",
+    "padding_free": "not implemented by robalign's preference trainer",
+}
+
+
+class ExtrasCollator:
+    """TRL's preference collator plus the robalign columns (label_flipped, annotator_id, weight)."""
+
+    def __init__(self, base):
+        self.base = base
+
+    def __call__(self, examples):
+        batch = self.base(examples)
+        first = examples[0]
+        if "label_flipped" in first:
+            batch["label_flipped"] = torch.tensor([bool(e["label_flipped"]) for e in examples])
+        if "annotator_id" in first:
+            batch["annotator_id"] = torch.tensor([int(e["annotator_id"]) for e in examples], dtype=torch.long)
+        if "weight" in first:
+            batch["weight"] = torch.tensor([float(e["weight"]) for e in examples], dtype=torch.float32)
+        return batch
+
+
+class _LCPOStepCallback(TrainerCallback):
+    """Runs the reliability update after every optimizer step (all ranks, same values)."""
+
+    def __init__(self, trainer):
+        self.trainer = trainer
+
+    def on_step_end(self, args, state, control, **kwargs):
+        self.trainer.lcpo_step()
+
+
+def _annotator_ids(ds, names: list[str] | None):
+    """Replace the string `annotator` column by `annotator_id` (ids from sorted names)."""
+    if ds is None or "annotator" not in ds.column_names:
+        return ds, names
+    if names is None:
+        names = sorted({str(a) for a in ds["annotator"]})
+    index = {n: i for i, n in enumerate(names)}
+    unknown = sorted({str(a) for a in ds["annotator"]} - set(index))
+    if unknown:
+        raise ConfigError(None, "data.eval.annotator", f"annotators seen in the training data (unknown: {unknown[:5]})")
+    ds = ds.map(lambda row: {"annotator_id": index[str(row["annotator"])]}, remove_columns=["annotator"], desc="annotator ids")
+    return ds, names
+
+
+class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
+    needs_recipe = True
+
+    def __init__(self, model, ref_model=None, args=None, data_collator=None, train_dataset=None, eval_dataset=None,
+                 processing_class=None, *, recipe, callbacks=None, peft_config=None, **kwargs):
+        self.recipe = recipe
+        self.loss_type = recipe.method.loss_type
+        self.lcpo_args = recipe.lcpo if recipe.method.noise_model == "lcpo" else None
+        self._check_recipe(recipe, args)
+        per_annotator = self.lcpo_args is not None and self.lcpo_args.per_annotator
+        if per_annotator:
+            train_dataset, names = _annotator_ids(train_dataset, None)
+            eval_dataset, _ = _annotator_ids(eval_dataset, names)
+        else:
+            names = None
+            train_dataset = train_dataset.remove_columns("annotator") if "annotator" in train_dataset.column_names else train_dataset
+            if eval_dataset is not None and "annotator" in eval_dataset.column_names:
+                eval_dataset = eval_dataset.remove_columns("annotator")
+        self._base_hash = None
+        super().__init__(model=model, ref_model=ref_model, args=args, data_collator=data_collator, train_dataset=train_dataset,
+                         eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks,
+                         peft_config=peft_config, **kwargs)
+        self.data_collator = ExtrasCollator(self.data_collator)
+        self.gamma = float(getattr(self.args, "simpo_gamma", 0.0)) if self.loss_type == "simpo" else 0.0
+        self.cpo_alpha = float(getattr(self.args, "cpo_alpha", 0.0))
+        self._diag = defaultdict(list)  # (w, flipped) since the last log, for lcpo/weight_auc
+        self._clean = torch.zeros(2, dtype=torch.float64)  # eval: (correct, total) vs the true labels
+        self.lcpo = None
+        self.lcpo_fit = None
+        if self.lcpo_args is not None:
+            a = self.lcpo_args
+            self.lcpo = ReliabilityState(a.eta_0, a.alpha, n_groups=len(names) if names else 1, eta_min=a.eta_min,
+                                         update=a.update, group_names=names)
+            if a.posterior == "reference":
+                self._fit_reference_posterior()
+            self.add_callback(_LCPOStepCallback(self))
+        if self.loss_type in REFERENCE_FREE:
+            self.ref_model = None  # SimPO / CPO never use a reference model in their loss
+
+    # ----- setup ---------------------------------------------------------------------------
+    def _check_recipe(self, recipe, args) -> None:
+        for key, why in UNSUPPORTED_TRAINING_KEYS.items():
+            if key in recipe.training:
+                raise ConfigError(recipe.source, f"training.{key}", f"no such setting here: {why}")
+        eps = args.label_smoothing
+        if self.loss_type == "rdpo" and not 0.0 <= eps < 0.5:
+            raise ConfigError(recipe.source, "training.label_smoothing", "rdpo's flip rate eps in [0, 0.5)", got=repr(eps))
+        if self.loss_type == "cdpo" and not 0.0 <= eps <= 0.5:
+            raise ConfigError(recipe.source, "training.label_smoothing", "cdpo's flip rate eps in [0, 0.5]", got=repr(eps))
+
+    def _set_signature_columns_if_needed(self):
+        super()._set_signature_columns_if_needed()
+        for col in EXTRA_COLUMNS:
+            if col not in self._signature_columns:
+                self._signature_columns.append(col)
+
+    def _precompute_ref_logps(self, dataset, name, batch_size):
+        # With a LoRA policy and no ref model, the reference is the base model: key the on-disk cache by the
+        # base weights only, so runs differing in adapter init (seed) share it.
+        if is_peft_model(self.model) and self.ref_model is None:
+            if self._base_hash is None:
+                h = hashlib.sha256()
+                for key, tensor in sorted(self.accelerator.unwrap_model(self.model).state_dict().items()):
+                    if "lora_" in key:
+                        continue
+                    h.update(key.encode())
+                    h.update(tensor.detach().cpu().float().numpy().tobytes())
+                self._base_hash = h.hexdigest()
+            self._precompute_model_hash = self._base_hash
+        return super()._precompute_ref_logps(dataset, name, batch_size)
+
+    def _raw_margin(self, chosen_logps, rejected_logps, chosen_lengths, rejected_lengths):
+        """log pi(chosen) - log pi(rejected) (per token for length-normalised losses): the `reference` E-step input."""
+        if self.loss_type in LENGTH_NORMALISED:
+            return chosen_logps / chosen_lengths.clamp(min=1) - rejected_logps / rejected_lengths.clamp(min=1)
+        return chosen_logps - rejected_logps
+
+    def _fit_reference_posterior(self) -> None:
+        """One reference pass over the training pairs (TRL's cached precompute), then EM for eta and T."""
+        ds = self.train_dataset
+        if "ref_chosen_logps" not in ds.column_names:
+            self.train_dataset = ds = self._precompute_ref_logps(
+                ds, "train", self.args.precompute_ref_batch_size or self.args.per_device_train_batch_size)
+        rc = torch.tensor(ds["ref_chosen_logps"], dtype=torch.float64)
+        rr = torch.tensor(ds["ref_rejected_logps"], dtype=torch.float64)
+        lc = torch.tensor([len(x) for x in ds["chosen_ids"]], dtype=torch.float64)
+        lr = torch.tensor([len(x) for x in ds["rejected_ids"]], dtype=torch.float64)
+        margins = self._raw_margin(rc, rr, lc, lr)
+        groups = torch.tensor(ds["annotator_id"]) if "annotator_id" in ds.column_names else None
+        prior = torch.tensor(ds["weight"], dtype=torch.float64) if "weight" in ds.column_names else None
+        fit = fit_reliability(margins, self.lcpo_args.eta_0, groups, self.lcpo.n_groups, prior, self.lcpo_args.eta_min)
+        self.lcpo.eta = fit.eta.clone()
+        self.lcpo.temperature = fit.temperature
+        self.lcpo_fit = {"eta": fit.eta.tolist(), "temperature": fit.temperature, "log_likelihood": fit.log_likelihood,
+                         "iterations": fit.iterations}
+        if "label_flipped" in ds.column_names:
+            self.lcpo_fit["weight_auc"] = weight_auc(fit.posterior, torch.tensor(ds["label_flipped"]))
+        if self.accelerator.is_main_process:
+            print(f"lcpo: EM on reference margins: eta={[round(e, 4) for e in fit.eta.tolist()]} T={fit.temperature:.4g} "
+                  f"({fit.iterations} iterations)" + (f", posterior AUC {self.lcpo_fit['weight_auc']:.3f}" if "weight_auc" in self.lcpo_fit else ""))
+
+    # ----- forward passes ------------------------------------------------------------------
+    def sequence_logps(self, model, inputs, inputs_embeds=None) -> dict:
+        """Summed response log-probs of the [chosen; rejected] batch under `model`.
+
+        Returns chosen_logps, rejected_logps (B,), chosen_lengths, rejected_lengths (B,) response token
+        counts, and the model outputs. Pass `inputs_embeds` (2B, T, H) to feed embeddings instead of
+        `input_ids` (the labels still come from `input_ids`).
+        """
+        completion_mask = inputs["completion_mask"]  # (2B, T)
+        labels = inputs["input_ids"].masked_fill(completion_mask == 0, -100)
+        kwargs = {"attention_mask": inputs["attention_mask"], "use_cache": False}
+        if inputs_embeds is None:
+            kwargs["input_ids"] = inputs["input_ids"]
+        else:
+            kwargs["inputs_embeds"] = inputs_embeds
+        outputs = model(**kwargs, labels=labels, fused_lm_head=True)
+        shift_mask = completion_mask[:, 1:]  # (2B, T-1)
+        per_token_logps = outputs.log_probs[:, -shift_mask.size(1):]  # (2B, T-1), 0 outside the response
+        logps = per_token_logps.sum(dim=1)  # (2B,)
+        lengths = shift_mask.sum(dim=1).to(logps.dtype)  # (2B,)
+        chosen_logps, rejected_logps = logps.chunk(2, dim=0)
+        chosen_lengths, rejected_lengths = lengths.chunk(2, dim=0)
+        return {"chosen_logps": chosen_logps, "rejected_logps": rejected_logps, "chosen_lengths": chosen_lengths,
+                "rejected_lengths": rejected_lengths, "outputs": outputs}
+
+    def policy_logps(self, model, inputs) -> dict:
+        """The policy's forward (the attack hook: override to feed perturbed embeddings, see module doc)."""
+        return self.sequence_logps(model, inputs)
+
+    def reference_logps(self, inputs):
+        """(ref_chosen_logps, ref_rejected_logps) on the clean inputs; (None, None) for SimPO/CPO."""
+        if "ref_chosen_logps" in inputs:
+            return inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
+        if self.loss_type in REFERENCE_FREE:
+            return None, None
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
+            if is_peft_model(self.model) and self.ref_model is None:
+                unwrapped = self.accelerator.unwrap_model(self.model)
+                with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):
+                    ref = self.sequence_logps(self.model, inputs)
+            else:
+                ref = self.sequence_logps(self.ref_model, inputs)
+        return ref["chosen_logps"], ref["rejected_logps"]
+
+    # ----- loss ----------------------------------------------------------------------------
+    def _compute_loss(self, model, inputs, return_outputs):
+        mode = "train" if self.model.training else "eval"
+        pol = self.policy_logps(model, inputs)
+        cl, rl = pol["chosen_logps"], pol["rejected_logps"]
+        nc, nr = pol["chosen_lengths"], pol["rejected_lengths"]
+        ref_c, ref_r = self.reference_logps(inputs)
+        common = dict(beta=self.beta, gamma=self.gamma, chosen_lengths=nc, rejected_lengths=nr)
+        z = preference_logits(self.loss_type, cl, rl, ref_c, ref_r, **common)  # (B,)
+        base = base_loss(self.loss_type, cl, rl, ref_c, ref_r, eps=self.label_smoothing, z=z, **common)  # (B,)
+        if self.lcpo is not None:
+            w = self.posterior(z, pol, inputs)
+            if self.lcpo_args.m_step == "soft_label":
+                per_example = F.binary_cross_entropy_with_logits(z, w, reduction="none")
+            else:
+                per_example = w * base
+            if mode == "train":
+                self.lcpo.accumulate(w, inputs.get("annotator_id"))
+                if "label_flipped" in inputs:
+                    self._diag["w"].append(self.accelerator.gather(w.detach()).cpu())
+                    self._diag["flipped"].append(self.accelerator.gather(inputs["label_flipped"]).cpu())
+        else:
+            per_example = base
+        loss = per_example.mean()
+        if self.loss_type == "cpo" and self.cpo_alpha != 0:
+            nll = cpo_nll(cl, nc)
+            loss = loss + self.cpo_alpha * nll
+            self._metrics[mode]["nll_loss"].append(self.accelerator.gather(nll.detach()).mean().item())
+        self._log_pair_metrics(mode, cl, rl, ref_c, ref_r, z, inputs)
+        if return_outputs:
+            return loss, pol["outputs"]
+        return loss
+
+    def posterior(self, z, pol, inputs) -> torch.Tensor:
+        """w (B,), no gradient: P(observed label correct) under the current eta."""
+        eta = self.lcpo.eta_for(inputs.get("annotator_id"), z)
+        prior = inputs.get("weight")
+        if self.lcpo_args.posterior == "implicit":
+            return lcpo_posterior(z, eta, prior)
+        raw = self._raw_margin(pol["chosen_logps"], pol["rejected_logps"], pol["chosen_lengths"], pol["rejected_lengths"])
+        return lcpo_posterior(raw / self.lcpo.temperature, eta, prior)
+
+    def _log_pair_metrics(self, mode, cl, rl, ref_c, ref_r, z, inputs) -> None:
+        """TRL's metric names: rewards are beta * log-ratio (SimPO/CPO: beta * policy log-prob, as CPOTrainer)."""
+        with torch.no_grad():
+            if ref_c is None:
+                chosen_rewards, rejected_rewards = self.beta * cl.detach(), self.beta * rl.detach()
+            else:
+                chosen_rewards, rejected_rewards = self.beta * (cl - ref_c).detach(), self.beta * (rl - ref_r).detach()
+            gather = self.accelerator.gather
+            m = self._metrics[mode]
+            m["rewards/chosen"].append(gather(chosen_rewards).mean().item())
+            m["rewards/rejected"].append(gather(rejected_rewards).mean().item())
+            m["rewards/accuracies"].append(gather((z.detach() > 0).float()).mean().item())
+            m["rewards/margins"].append(gather(chosen_rewards - rejected_rewards).mean().item())
+            m["logps/chosen"].append(gather(cl.detach()).mean().item())
+            m["logps/rejected"].append(gather(rl.detach()).mean().item())
+            if mode == "eval":
+                right = z.detach() > 0
+                if "label_flipped" in inputs:
+                    right = right != inputs["label_flipped"].bool()
+                self._clean += torch.tensor([gather(right.float()).sum().item(), float(gather(right.float()).numel())],
+                                            dtype=torch.float64)
+
+    # ----- LCPO state ----------------------------------------------------------------------
+    def lcpo_step(self) -> None:
+        """Once per optimizer step: EMA update of eta from the global batch's mean posterior."""
+        if self.lcpo is None:
+            return
+        device = self.accelerator.device
+
+        def reduce_sum(t):
+            if self.accelerator.num_processes == 1:
+                return t
+            return self.accelerator.reduce(t.to(device), reduction="sum").cpu()
+
+        self.lcpo.step(reduce_sum)
+
+    def extra_state(self):
+        return {"lcpo": self.lcpo.state_dict()} if self.lcpo is not None else None
+
+    def load_extra_state(self, state: dict) -> None:
+        if self.lcpo is not None and "lcpo" in state:
+            self.lcpo.load_state_dict(state["lcpo"])
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        mode = "train" if self.model.training else "eval"
+        if mode == "train" and self.lcpo is not None and "loss" in logs:
+            logs.update(self.lcpo.log_metrics())
+            if self.lcpo_args.posterior == "reference":
+                logs["lcpo/temperature"] = self.lcpo.temperature
+            if self._diag["w"]:
+                logs["lcpo/weight_auc"] = weight_auc(torch.cat(self._diag["w"]), torch.cat(self._diag["flipped"]))
+            self._diag.clear()
+        if mode == "eval" and self._clean[1] > 0:
+            logs["eval/clean_accuracy"] = float(self._clean[0] / self._clean[1])
+            self._clean.zero_()
+        super().log(logs, start_time)
