@@ -262,3 +262,10 @@ def test_bad_input_raises_one_line_user_error(scores, rounds, kwargs, needle):
         swiss_tournament(scores, rounds, **{"n_sims": 100, **kwargs})
     msg = str(info.value)
     assert needle in msg and "\n" not in msg
+
+
+def test_rounds_may_be_numpy_arrays():
+    scores, rounds = random_case(6, 8, seed=20, with_ties=False)
+    as_lists = swiss_tournament(scores, rounds, n_sims=1_000, seed=21)
+    as_arrays = swiss_tournament(scores, [np.array(g) for g in rounds], n_sims=1_000, seed=21)
+    np.testing.assert_array_equal(as_lists.expected_score, as_arrays.expected_score)

@@ -21,7 +21,7 @@ from robalign.ranking.leaderboard import (
     resolve_rounds,
 )
 from robalign.ranking.pairwise import pairwise_counts, pairwise_matches
-from robalign.ranking.swiss import PAIRINGS, SwissResult, failure_sensitivity, swiss_tournament
+from robalign.ranking.swiss import PAIRINGS, SwissResult, failure_sensitivity, field_sizes, swiss_tournament
 
 __all__ = [
     "PAIRINGS",
@@ -34,6 +34,7 @@ __all__ = [
     "elo",
     "elo_from_matches",
     "failure_sensitivity",
+    "field_sizes",
     "fit_bradley_terry",
     "format_agreement_markdown",
     "format_markdown",

@@ -53,11 +53,15 @@ def as_int(value, name: str, *, minimum: int) -> int:
 
 def as_rounds(rounds, n_columns: int) -> list[list[int]]:
     """Validate round groups: a non-empty list of non-empty lists of column indices in [0, n_columns)."""
+    if isinstance(rounds, np.ndarray):
+        rounds = rounds.tolist()
     if isinstance(rounds, (str, bytes)) or not isinstance(rounds, Sequence) or len(rounds) == 0:
         raise UserError(f"rounds must be a non-empty list of benchmark-column groups, e.g. [[0, 1], [2]]; got {rounds!r}")
     out: list[list[int]] = []
     for r, group in enumerate(rounds, start=1):
-        if isinstance(group, numbers.Integral) and not isinstance(group, bool):
+        if isinstance(group, np.ndarray):
+            group = group.tolist()
+        if isinstance(group, numbers.Integral) and not isinstance(group, (bool, np.bool_)):
             group = [group]  # a bare column index is a one-benchmark round
         if isinstance(group, (str, bytes)) or not isinstance(group, Sequence) or len(group) == 0:
             raise UserError(f"round {r} must be a non-empty list of benchmark column indices, got {group!r}")

@@ -134,7 +134,7 @@ def bradley_terry(
     n_bootstrap = as_int(n_bootstrap, "n_bootstrap", minimum=100)
     if not 0.0 < ci < 1.0:
         raise UserError(f"ci must be in (0, 1), e.g. 0.95; got {ci}")
-    if anchor is not None and not (isinstance(anchor, (int, np.integer)) and 0 <= anchor < n_models):
+    if anchor is not None and (isinstance(anchor, bool) or not isinstance(anchor, (int, np.integer)) or not 0 <= anchor < n_models):
         raise UserError(f"anchor must be a model index in 0..{n_models - 1} or None, got {anchor!r}")
     rng = np.random.default_rng(seed)
 

@@ -10,6 +10,7 @@ the file writing.
 from __future__ import annotations
 
 import math
+import numbers
 from collections.abc import Sequence
 
 import numpy as np
@@ -63,12 +64,16 @@ def resolve_rounds(rounds, bench_names: Sequence[str]) -> list[list[int]]:
     names = list(bench_names)
     if rounds is None:
         return [[j] for j in range(len(names))]
+    if isinstance(rounds, np.ndarray):
+        rounds = rounds.tolist()
     if isinstance(rounds, (str, bytes)) or not isinstance(rounds, Sequence) or len(rounds) == 0:
         raise UserError(f"rounds must be a non-empty list of benchmark groups, e.g. [['mmlu', 'bbh'], ['gsm8k']]; got {rounds!r}")
     index = {n: j for j, n in enumerate(names)}
     out = []
     for r, group in enumerate(rounds, start=1):
-        if isinstance(group, (str, int)):
+        if isinstance(group, np.ndarray):
+            group = group.tolist()
+        if isinstance(group, (str, numbers.Integral)):
             group = [group]
         cols = []
         for item in group:

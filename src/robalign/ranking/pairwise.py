@@ -17,8 +17,10 @@ import numpy as np
 
 from robalign.ranking._checks import as_score_matrix
 
-#: Items compared at once; bounds the (n_models, n_models, chunk) float32 block to a few MB.
+#: Items compared at once, at most; with BLOCK_ELEMENTS this bounds the (n_models, n_models,
+#: chunk) float32 outcome block to ~16 MB whatever the number of models.
 ITEM_CHUNK = 2048
+BLOCK_ELEMENTS = 4_000_000
 
 
 def as_item_scores(item_scores) -> np.ndarray:
@@ -26,14 +28,16 @@ def as_item_scores(item_scores) -> np.ndarray:
     return as_score_matrix(item_scores, name="item_scores", allow_nan=True)
 
 
-def item_outcomes(item_scores: np.ndarray, chunk: int = ITEM_CHUNK) -> Iterator[tuple[slice, np.ndarray]]:
+def item_outcomes(item_scores: np.ndarray, chunk: int | None = None) -> Iterator[tuple[slice, np.ndarray]]:
     """Yield (item slice, outcome block) with block float32 (n_models, n_models, n_chunk_items).
 
     ``block[i, j, t]`` is model i's result against j on item t: 1 win, 0.5 tie, 0 loss, and 0 when
     either model has no score for the item (comparisons with NaN are False on both tests).
     So ``block + block.transpose(1, 0, 2)`` is 1 exactly where a match took place.
     """
-    n_items = item_scores.shape[1]
+    n_models, n_items = item_scores.shape
+    if chunk is None:
+        chunk = max(1, min(ITEM_CHUNK, BLOCK_ELEMENTS // (n_models * n_models)))
     for start in range(0, n_items, chunk):
         sl = slice(start, min(start + chunk, n_items))
         s = item_scores[:, sl]
