@@ -144,10 +144,8 @@ class _Codec:
         return (keys & self.id_mask).view(np.int64)
 
 
-def _play(ids_a: np.ndarray, ids_b: np.ndarray, scores: np.ndarray, has_ties: bool, rng: np.random.Generator) -> np.ndarray:
-    """Does a beat b in each match ``ids_a[..] vs ids_b[..]`` (same shape)? Bool, fair coin on exact ties."""
-    sa = scores[ids_a]
-    sb = scores[ids_b]
+def _play(sa: np.ndarray, sb: np.ndarray, has_ties: bool, rng: np.random.Generator) -> np.ndarray:
+    """Does a beat b in each match, given match scores ``sa``, ``sb`` (same shape)? Bool, fair coin on exact ties."""
     a_wins = sa > sb
     if has_ties:
         tie = sa == sb
@@ -191,11 +189,12 @@ def _simulate_chunk(
                 keys = np.ascontiguousarray(keys[:, :keep])
         k = keys.shape[1]
         ids = codec.ids(keys)  # (N, k) model ids in standing order
+        slot_scores = match_scores[r][ids]  # (N, k) this round's match score of every slot
         flat = keys.reshape(-1)  # view: flat[s * k + j] is slot j of simulation s
         base = rows * k  # (N, 1)
         if swiss or r == 0:
             # Adjacent pairs (0,1), (2,3), ...: inside one group, and across groups for "swiss".
-            a_wins = _play(ids[:, 0 : k - 1 : 2], ids[:, 1:k:2], match_scores[r], ties[r], rng)  # (N, k//2)
+            a_wins = _play(slot_scores[:, 0 : k - 1 : 2], slot_scores[:, 1:k:2], ties[r], rng)  # (N, k//2)
             win_pos = 2 * np.arange(k // 2) + ~a_wins  # (N, k//2) slot of each winner
             flat[(base + win_pos).ravel()] -= codec.win
             if k % 2:
@@ -214,7 +213,7 @@ def _simulate_chunk(
             for j in range(1, k - 1):
                 np.greater(same_t[j], first_t[j - 1], out=first_t[j])  # same[j] and not first[j-1]
             first = np.ascontiguousarray(first_t.T)  # (N, k-1) pair starts
-            a_wins = _play(ids[:, :-1], ids[:, 1:], match_scores[r], ties[r], rng)  # (N, k-1)
+            a_wins = _play(slot_scores[:, :-1], slot_scores[:, 1:], ties[r], rng)  # (N, k-1)
             won = np.zeros((n_sims, k), dtype=bool)  # (N, k) slots that won this round
             np.logical_and(first, a_wins, out=won[:, :-1])
             won[:, 1:] |= first & ~a_wins
