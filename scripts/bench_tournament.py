@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import os
 import random
 import time
 
@@ -96,7 +97,8 @@ def main() -> None:
     scores, rounds = make_case(args.seed)
     print(
         f"Swiss tournament benchmark: {N_MODELS} models x {N_BENCH} benchmarks x {len(rounds)} rounds; "
-        f"vectorised {n_sims:,} sims (best of {repeats}), loop {loop_sims:,} sims (scaled); numpy {np.__version__}\n"
+        f"vectorised {n_sims:,} sims (best of {repeats}), loop {loop_sims:,} sims (scaled); numpy {np.__version__}; "
+        f"1-min load average {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs (wall-clock figures: a busy machine lowers them)\n"
     )
     print("| pairing | eliminate | vectorised s | vectorised sims/s | loop sims/s | speed-up | E[S] agreement max abs z |")
     print("|:---|---:|---:|---:|---:|---:|---:|")
