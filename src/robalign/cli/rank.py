@@ -142,9 +142,9 @@ def run(args) -> int:
         format_agreement_markdown,
         format_markdown,
         leaderboard_agreement,
+        field_sizes,
         resolve_rounds,
     )
-    from robalign.ranking.swiss import field_sizes
 
     models, benches, values = read_score_table(args.scores)
     if args.rounds is not None:
@@ -178,7 +178,7 @@ def run(args) -> int:
     active, _ = field_sizes(len(models), len(named), eliminate)
     note = f"Active models per round at T={eliminate}: {', '.join(map(str, active))}."
     table = format_markdown(rows)
-    print(title)
+    print(f"{title}. {note}")
     print(table, end="")
     print()
     print(format_agreement_markdown(agreement), end="")
