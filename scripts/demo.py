@@ -1,0 +1,145 @@
+#!/usr/bin/env python
+"""`make demo`: the whole robalign pipeline on the tiny model, offline, on CPU.
+
+model + data -> SFT warm-up -> safety SFT -> preference runs (DPO, LCPO-DPO, SimPO, LCPO-SimPO)
+-> C-AdvIPO -> tournament (vLLM generation, scoring, Swiss-system ranking) -> leaderboard + report.
+
+Each stage is skipped when its outputs exist and its inputs are unchanged (a stamp holds the hash
+of the command, its recipe and the stamps of the stages it reads), so a second `make demo` takes
+seconds. `--quick` runs the same code path with far fewer steps (the CI end-to-end test) into
+its own root folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+ROBALIGN = [sys.executable, "-m", "robalign"]
+
+
+@dataclass
+class Stage:
+    name: str
+    command: list[str]
+    output: str  # a file that exists only when the stage finished
+    needs: list[str] = field(default_factory=list)  # names of upstream stages
+    files: list[str] = field(default_factory=list)  # input files whose content matters (recipes, configs)
+
+
+def _hash(stage: Stage, stamps: dict[str, str]) -> str:
+    h = hashlib.sha256(json.dumps(stage.command).encode())
+    for f in stage.files:
+        h.update((REPO / f).read_bytes())
+    for n in stage.needs:
+        h.update(stamps.get(n, "missing").encode())
+    return h.hexdigest()[:16]
+
+
+def run_stages(stages: list[Stage], root: Path, env: dict, force: bool = False) -> dict[str, float]:
+    stamp_dir = root / ".stamps"
+    stamp_dir.mkdir(parents=True, exist_ok=True)
+    stamps: dict[str, str] = {}
+    timings: dict[str, float] = {}
+    for i, stage in enumerate(stages, 1):
+        digest = _hash(stage, stamps)
+        stamp = stamp_dir / f"{stage.name}.stamp"
+        up_to_date = not force and stamp.exists() and stamp.read_text() == digest and (REPO / stage.output).exists()
+        header = f"[{i}/{len(stages)}] {stage.name}"
+        if up_to_date:
+            print(f"{header}: up to date, skipped ({stage.output})", flush=True)
+        else:
+            print(f"\n{header}: {' '.join(stage.command[2:] if stage.command[:2] == ROBALIGN[:2] else stage.command)}", flush=True)
+            t0 = time.perf_counter()
+            subprocess.run(stage.command, cwd=REPO, env=env, check=True)
+            timings[stage.name] = time.perf_counter() - t0
+            stamp.write_text(digest)
+            print(f"{header}: done in {timings[stage.name]:.0f} s", flush=True)
+        stamps[stage.name] = digest
+    return timings
+
+
+def _relocate(recipe: str, root: str) -> list[str]:
+    """`--set` overrides that move a recipe's artifacts/ and runs/ paths under `root`."""
+    import yaml
+
+    data = yaml.safe_load((REPO / recipe).read_text())
+    paths = {"model.model_name_or_path": data["model"].get("model_name_or_path"),
+             "model.ref_model_name_or_path": data["model"].get("ref_model_name_or_path"),
+             "training.output_dir": data["training"]["output_dir"]}
+    for key, spec in (data.get("data") or {}).items():
+        if isinstance(spec, dict):
+            paths[f"data.{key}.path"] = spec.get("path")
+    return [f"{k}={root}/{v}" for k, v in paths.items() if isinstance(v, str) and v.startswith(("artifacts/", "runs/"))]
+
+
+QUICK_STEPS = ["training.max_steps=3", "training.logging_steps=1", "training.save_steps=3", "training.eval_steps=3"]
+
+
+def train_stage(name: str, recipe: str, needs: list[str], root: str | None) -> Stage:
+    import yaml
+
+    out = yaml.safe_load((REPO / recipe).read_text())["training"]["output_dir"]
+    cmd = [*ROBALIGN, "train", recipe]
+    if root:  # quick mode: same recipe, relocated outputs, a few steps
+        for s in _relocate(recipe, root) + QUICK_STEPS:
+            cmd += ["--set", s]
+        out = f"{root}/{out}"
+    return Stage(name, cmd, f"{out}/run_info.json", needs=needs, files=[recipe])
+
+
+def demo_stages(quick_root: str | None) -> list[Stage]:
+    """The pipeline. Full demo: the recipes' own paths (artifacts/, runs/) so users can rerun
+    any stage by hand; quick mode: everything under `quick_root`, test-size model, few steps."""
+    pre = f"{quick_root}/" if quick_root else ""
+    data = f"{pre}artifacts/data"
+    n = ["--n-sft", "2000", "--n-prefs", "400"] if quick_root else []
+    recipes = [
+        ("sft", "recipes/tiny/sft/config.yaml", ["model", "data"]),
+        ("safety_sft", "recipes/tiny/safety_sft/config.yaml", ["sft"]),
+        ("dpo", "recipes/tiny/dpo/config_plain.yaml", ["sft"]),
+        ("lcpo_dpo", "recipes/tiny/dpo/config_lcpo.yaml", ["sft"]),
+        ("simpo", "recipes/tiny/simpo/config_plain.yaml", ["sft"]),
+        ("lcpo_simpo", "recipes/tiny/simpo/config_lcpo.yaml", ["sft"]),
+        ("cadv_ipo", "recipes/tiny/cadv_ipo/config.yaml", ["safety_sft"]),
+    ]
+    stages = [
+        Stage("model", [*ROBALIGN, "make-model", "--size", "test" if quick_root else "demo", "--out", f"{pre}artifacts/models/demo"], f"{pre}artifacts/models/demo/config.json"),
+        Stage("data", [*ROBALIGN, "data", "all", "--out", data, *n], f"{data}/prefs_eval.jsonl"),
+        Stage("safety_data", [*ROBALIGN, "data", "safety-sft", "--out", data], f"{data}/safety_sft.jsonl", needs=["data"]),
+    ]
+    stages += [train_stage(name, recipe, needs, quick_root) for name, recipe, needs in recipes]
+    tournament = "eval/tournaments/demo.yaml"
+    cmd = [*ROBALIGN, "tournament", tournament]
+    out_dir = "outputs/demo"
+    if quick_root:
+        cmd += ["--set", f"output_dir={quick_root}/outputs/demo", "--root", quick_root, "--quick"]
+        out_dir = f"{quick_root}/outputs/demo"
+    stages.append(Stage("tournament", cmd, f"{out_dir}/report.html", needs=[r[0] for r in recipes], files=[tournament]))
+    return stages
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="same pipeline, a few steps per stage (CI)")
+    parser.add_argument("--root", default=".cache/demo-quick", help="output root of --quick runs")
+    parser.add_argument("--force", action="store_true", help="rerun every stage")
+    args = parser.parse_args(argv)
+    quick_root = args.root if args.quick else None
+    env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
+    t0 = time.perf_counter()
+    run_stages(demo_stages(quick_root), REPO / (quick_root or "artifacts"), env, force=args.force)
+    print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
