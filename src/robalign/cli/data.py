@@ -21,6 +21,7 @@ def register(sub) -> None:
 
     kinds.add_parser("bench", help="held-out benchmark split, one file per task family")
     kinds.add_parser("safety", help="harmful prompts (target, refusal) and benign look-alikes, train/test")
+    kinds.add_parser("safety-sft", help="safety-SFT mix (harmful -> refusal, look-alikes -> answers, tasks) and a benign utility.jsonl")
     all_ = kinds.add_parser("all", help="everything above into one folder")
     all_.add_argument("--n-sft", type=int, default=20_000)
     all_.add_argument("--n-prefs", type=int, default=2_000)
@@ -59,6 +60,11 @@ def run(args) -> int:
         for split, rows in synthetic.safety_rows(args.seed).items():
             atomic_write_jsonl(Path(args.out) / f"safety_{split}.jsonl", rows)
         print(f"wrote safety train/test -> {args.out}")
+    elif args.kind == "safety-sft":
+        from robalign.data.safety_mix import write_safety_chain_data
+
+        for name, path in write_safety_chain_data(args.out, args.seed).items():
+            print(f"  {name:<24} {path}")
     else:
         written = synthetic.build_all(args.out, args.seed, args.n_sft, args.n_prefs)
         for name, path in written.items():

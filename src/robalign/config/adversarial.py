@@ -1,4 +1,10 @@
-"""`adversarial:` recipe block: continuous embedding attacks during training."""
+"""`adversarial:` recipe block: continuous embedding attacks during training.
+
+Used by `method: cadv_ul` and `method: cadv_ipo` (always attacked) and by `method: preference`
+when `enabled: true` (any loss_type, with or without `noise_model: lcpo`). The attack fields
+feed `robalign.attacks.EmbeddingAttack`; the loss fields `robalign.losses.adversarial`.
+Defaults follow the paper's public configs except where measured otherwise (see each help).
+"""
 
 from __future__ import annotations
 
@@ -11,12 +17,37 @@ from robalign.errors import ConfigError
 
 @dataclass
 class AdversarialArgs:
-    enabled: bool = field(False, help="Train under continuous embedding attacks.")
+    # --- the attack (inner loop) ---
+    enabled: bool = field(False, help="method preference: train under continuous embedding attacks (cadv_ul/cadv_ipo always are).")
     steps: int = field(10, help="Attack iterations K (signed-gradient steps).")
-    epsilon: float = field(0.05, help="Per-token L2 radius, relative to the mean embedding norm of used tokens.")
-    step_size: Optional[float] = field(None, help="Absolute step; default epsilon_abs / 64 (measured best here).")
+    epsilon: float = field(0.05, help="Per-token L2 radius, relative to the mean embedding norm of the tokens the safety prompts use.")
+    step_size: Optional[float] = field(None, help="Absolute step alpha; default epsilon_abs / 64 (measured best here; eps/4 overshoots).")
     norm: Literal["l2", "linf"] = field("l2", help="Norm of the per-token ball.", choices=["l2", "linf"])
-    tokens: Literal["prompt", "all"] = field("prompt", help="Which input tokens are perturbed.", choices=["prompt", "all"])
+    tokens: Literal["prompt"] = field("prompt", help="Which input tokens are perturbed: the prompt (chat template included).", choices=["prompt"])
+
+    # --- batch composition (cadv_ul, cadv_ipo) ---
+    adv_fraction: float = field(0.5, help="Share of each per-device batch given to harmful prompts (paper: 0.5 IPO, 0.125 UL); the rest is utility data.")
+    benign_fraction: float = field(
+        0.25, help="Share of the utility slots given to benign look-alikes (data.safety rows with kind=benign): "
+        "without them C-AdvUL refused 85% of look-alikes here, with 0.25 none.",
+    )
+
+    # --- C-AdvUL loss ---
+    away_weight: float = field(0.5, help="cadv_ul: weight of the unlikelihood (away) loss on the harmful target under attack.")
+    toward_weight: float = field(0.5, help="cadv_ul: weight of the toward loss (refusal cross-entropy under attack).")
+    utility_weight: float = field(1.0, help="cadv_ul/cadv_ipo: weight of the clean utility SFT loss.")
+    away_cutoff: float = field(5.0, help="cadv_ul: per-token CE of the harmful target above which the away loss stops pushing.")
+    toward_cutoff: float = field(0.5, help="cadv_ul: refusal CE below which the toward loss stops.")
+
+    # --- C-AdvIPO loss ---
+    anchor_weight: float = field(
+        1.0, help="cadv_ipo: weight of an SFT term on the refusal under attack. 0 = the paper's C-AdvIPO, which collapsed "
+        "here into garbage output (harmful CE -> 9, refusal never learnt); 1.0 keeps refusals and benign answers intact.",
+    )
+    rejected_logp_floor: Optional[float] = field(
+        -5.0, help="cadv_ipo: per-token log-prob floor of the harmful target in the margin, policy and reference alike "
+        "(reference code: tokens below -5 stop counting); null = no floor.",
+    )
 
     def validate(self, file, path):
         if self.steps < 1:
@@ -25,3 +56,15 @@ class AdversarialArgs:
             raise ConfigError(file, f"{path}.epsilon", "a positive radius", got=repr(self.epsilon))
         if self.step_size is not None and self.step_size <= 0:
             raise ConfigError(file, f"{path}.step_size", "a positive step", got=repr(self.step_size))
+        if not 0.0 < self.adv_fraction < 1.0:
+            raise ConfigError(file, f"{path}.adv_fraction", "a fraction in (0, 1)", got=repr(self.adv_fraction))
+        if not 0.0 <= self.benign_fraction < 1.0:
+            raise ConfigError(file, f"{path}.benign_fraction", "a fraction in [0, 1)", got=repr(self.benign_fraction))
+        for key in ("away_weight", "toward_weight", "utility_weight", "anchor_weight"):
+            if getattr(self, key) < 0:
+                raise ConfigError(file, f"{path}.{key}", "a non-negative weight", got=repr(getattr(self, key)))
+        if self.away_cutoff <= 0 or self.toward_cutoff < 0:
+            key = "away_cutoff" if self.away_cutoff <= 0 else "toward_cutoff"
+            raise ConfigError(file, f"{path}.{key}", "a positive cross-entropy in nats", got=repr(getattr(self, key)))
+        if self.rejected_logp_floor is not None and self.rejected_logp_floor >= 0:
+            raise ConfigError(file, f"{path}.rejected_logp_floor", "a negative log-prob or null", got=repr(self.rejected_logp_floor))

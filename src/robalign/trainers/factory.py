@@ -18,11 +18,17 @@ def trainer_class(recipe):
 
         return RobalignSFTTrainer
     if name == "preference":
+        if recipe.adversarial.enabled:  # any loss_type / noise_model, policy under embedding attack
+            from robalign.trainers.adversarial_preference import AdversarialPreferenceTrainer
+
+            return AdversarialPreferenceTrainer
         from robalign.trainers.preference import PreferenceTrainer
 
         return PreferenceTrainer
     if name in ("cadv_ul", "cadv_ipo"):
-        raise ConfigError(recipe.source, "method.name", f"a method this build provides (no trainer for {name} yet)", got=repr(name))
+        from robalign.trainers.adversarial import AdversarialTrainer
+
+        return AdversarialTrainer
     raise ConfigError(recipe.source, "method.name", "one of " + ", ".join(METHODS), got=repr(name))
 
 

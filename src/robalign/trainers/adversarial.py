@@ -1,0 +1,219 @@
+"""C-AdvUL and C-AdvIPO: training under continuous embedding attacks (Xhonneux et al., 2024).
+
+A thin `transformers.Trainer` subclass: the data (harmful prompts with target and refusal,
+benign look-alikes, utility data) and batching are in `adversarial_data`, the attack in
+`robalign.attacks`, the loss formulas in `robalign.losses.adversarial`. Per training step:
+
+1. the attack finds delta on the harmful prompts (lowering the harmful target's CE) with every
+   parameter frozen, so no attack gradient reaches the weights;
+2. ONE forward of the policy on [prompt+delta | target ; prompt+delta | refusal ; utility (clean)]
+   (one forward keeps DDP's one-forward-per-backward rule), then
+   - cadv_ul:  w_away L_away + w_toward L_toward + w_util L_util
+   - cadv_ipo: IPO(refusal > target; policy attacked, reference clean) + w_anchor CE(refusal | attacked)
+               + w_util L_util; the reference is the model with adapters disabled (LoRA) or a frozen
+               copy of the initial model, on the *clean* prompt, for the same completions.
+
+Logged (metrics.jsonl): adv/target_ce_clean, adv/target_ce_attacked (policy forward, per token),
+adv/refusal_ce_attacked, adv/utility_loss, adv/delta_norm, adv/attack_seconds, and for cadv_ipo
+ipo/margin, ipo/loss, rewards/chosen, rewards/rejected (length-normalised log-ratios).
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import defaultdict
+
+import torch
+from transformers import Trainer
+
+from robalign.attacks.batch import prompt_mask
+from robalign.attacks.embedding import EmbeddingAttack, mean_embedding_norm
+from robalign.errors import ConfigError
+from robalign.losses.adversarial import floor_logps, ipo_loss, mean_logps, per_token_logps, sft_loss, ul_loss
+from robalign.trainers.adversarial_data import AdversarialCollator, RowDataset, build_blocks, split_safety, utility_row
+from robalign.trainers.checkpointing import CompleteCheckpointMixin
+
+def stack_groups(groups: list[tuple[dict, torch.Tensor | None]], embed) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
+    """Concatenate encoded groups (each (B_g, T_g)) into one right-padded batch.
+
+    groups: [(batch, prompt_delta (B_g, P_g, D) or None)]. Returns inputs_embeds (N, T, D),
+    attention_mask (N, T), position_ids (N, T) and the row counts per group.
+    """
+    T = max(b["input_ids"].size(1) for b, _ in groups)
+    embs, masks, poss, sizes = [], [], [], []
+    for b, delta in groups:
+        e = embed(b["input_ids"])  # (B_g, T_g, D), with the embedding's graph
+        if delta is not None:
+            pad = e.new_zeros(e.size(0), e.size(1) - delta.size(1), e.size(2))
+            e = e + torch.cat([delta.to(e.dtype), pad], dim=1)
+        right = T - e.size(1)
+        embs.append(torch.nn.functional.pad(e, (0, 0, 0, right)))
+        masks.append(torch.nn.functional.pad(b["attention_mask"], (0, right)))
+        poss.append(torch.nn.functional.pad(b["position_ids"], (0, right)))
+        sizes.append(e.size(0))
+    return torch.cat(embs), torch.cat(masks), torch.cat(poss), sizes
+
+
+def group_labels(groups: list[tuple[dict, torch.Tensor | None]]) -> torch.Tensor:
+    T = max(b["input_ids"].size(1) for b, _ in groups)
+    return torch.cat([torch.nn.functional.pad(b["labels"], (0, T - b["labels"].size(1)), value=-100) for b, _ in groups])
+
+
+class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
+    """`method: cadv_ul | cadv_ipo` (see the module docstring)."""
+
+    needs_recipe = True
+    loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean
+
+    def __init__(self, model, args, train_dataset=None, eval_dataset=None, processing_class=None, peft_config=None,
+                 callbacks=None, *, recipe, ref_model=None, **kwargs):
+        self.recipe, self.adv, self.method = recipe, recipe.adversarial, recipe.method.name
+        file = recipe.source
+        if self.method not in ("cadv_ul", "cadv_ipo"):
+            raise ConfigError(file, "method.name", "cadv_ul or cadv_ipo for the adversarial trainer", got=repr(self.method))
+        if self.method == "cadv_ipo" and recipe.method.loss_type != "ipo":
+            raise ConfigError(file, "method.loss_type", "ipo for method cadv_ipo (other losses under attack: method preference with adversarial.enabled)",
+                              got=repr(recipe.method.loss_type))
+        if recipe.data.train is not None or eval_dataset is not None or recipe.data.eval is not None:
+            key = "data.train" if recipe.data.train is not None else "data.eval"
+            raise ConfigError(file, key, f"no such dataset for {self.method}: harmful prompts go in data.safety, benign data in data.utility "
+                              "(evaluate with robalign attack-eval)")
+        rows = self._load_rows(recipe, args)
+        if peft_config is not None:
+            from peft import get_peft_model
+
+            model = get_peft_model(model, peft_config)
+        self.ref_model = None
+        if self.method == "cadv_ipo" and peft_config is None:
+            self.ref_model = ref_model if ref_model is not None else self._load_reference(recipe, model)
+            self.ref_model.eval().requires_grad_(False)
+        super().__init__(model=model, args=args, train_dataset=RowDataset(rows), processing_class=processing_class,
+                         data_collator=AdversarialCollator(processing_class, getattr(args, "max_length", None)),
+                         callbacks=callbacks, **kwargs)
+        if self.ref_model is not None:
+            self.ref_model = self.ref_model.to(self.args.device)
+        prompts = {str(r["prompt"]): r for r in rows if r["kind"] == "harmful"}  # distinct harmful prompts
+        used = [i for r in prompts.values() for i in self.data_collator([r])["adv"]["input_ids"][0].tolist()]
+        self.embedding_norm = mean_embedding_norm(model, used)
+        a = self.adv
+        self.attack = EmbeddingAttack(a.steps, a.epsilon, a.step_size, a.norm, self.embedding_norm)
+        self._adv_metrics = defaultdict(list)
+
+    # ----- setup ---------------------------------------------------------------------------
+    def _load_rows(self, recipe, args) -> list[dict]:
+        from robalign.data.loading import check_columns, load_dataset_spec
+
+        file = recipe.source
+        safety = load_dataset_spec(recipe.data.safety, file, "data.safety")
+        check_columns(safety, "safety", file, "data.safety", recipe.data.safety.path)
+        harmful, benign = split_safety(safety.to_list(), file, "data.safety")
+        utility = []
+        if recipe.data.utility is not None:
+            ds = load_dataset_spec(recipe.data.utility, file, "data.utility")
+            check_columns(ds, "utility", file, "data.utility", recipe.data.utility.path)
+            utility = [utility_row(r, file, "data.utility") for r in ds.to_list()]
+        return build_blocks(harmful, benign, utility, args.per_device_train_batch_size, self.adv.adv_fraction,
+                            self.adv.benign_fraction, args.seed, file)
+
+    @staticmethod
+    def _load_reference(recipe, model):
+        if recipe.model.ref_model_name_or_path:
+            from transformers import AutoModelForCausalLM
+
+            return AutoModelForCausalLM.from_pretrained(recipe.model.ref_model_name_or_path, dtype=model.dtype)
+        return copy.deepcopy(model)
+
+    def _get_train_sampler(self, train_dataset=None):
+        # blocks are pre-shuffled with a fixed composition: read them in order
+        return torch.utils.data.SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)
+
+    def _get_collator_with_removed_columns(self, data_collator, description=None):
+        return data_collator  # our collator consumes exactly the fields it needs
+
+    # ----- reference ------------------------------------------------------------------------
+    @torch.no_grad()
+    def reference_mean_logps(self, groups: list[dict], floors: list[float | None]) -> list[torch.Tensor]:
+        """Length-normalised log-probs of each group's completions on its CLEAN prompt, under the
+        reference (adapters disabled, or the frozen initial model). One tensor (B_g,) per group;
+        per-token log-probs floored as the policy's are (`floors`, one per group)."""
+        pairs = [(g, None) for g in groups]
+        if self.ref_model is not None:
+            net = self.ref_model
+            ctx = torch.no_grad()
+        else:
+            net = self.accelerator.unwrap_model(self.model)
+            ctx = net.disable_adapter()
+        with ctx:
+            embeds, mask, pos, sizes = stack_groups(pairs, net.get_input_embeddings())
+            logits = net(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=False).logits
+        logps, lmask = per_token_logps(logits, group_labels(pairs))
+        out = []
+        for lp, m, floor in zip(logps.split(sizes), lmask.split(sizes), floors):
+            out.append(mean_logps(floor_logps(lp, m, floor), m))
+        return out
+
+    # ----- loss ----------------------------------------------------------------------------
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        unwrapped = self.accelerator.unwrap_model(model)
+        embed = unwrapped.get_input_embeddings()
+        groups, names = [], []
+        if "adv" in inputs:
+            adv, refusal = inputs["adv"], inputs["refusal"]
+            t0 = time.perf_counter()
+            res = self.attack(unwrapped, adv["input_ids"], adv["attention_mask"], adv["labels"], prompt_mask(adv), adv["position_ids"], final_loss=False)
+            self._record("adv/attack_seconds", time.perf_counter() - t0)
+            for k, v in res.metrics().items():
+                if k != "adv/epsilon_abs":
+                    self._record(k, v)
+            delta = res.delta[:, : adv["prompt_length"]]  # (B_h, P, D): the same prompts head both groups
+            groups += [(adv, delta), (refusal, delta)]
+            names += ["adv", "refusal"]
+        if "util" in inputs:
+            groups.append((inputs["util"], None))
+            names.append("util")
+        embeds, mask, pos, sizes = stack_groups(groups, embed)
+        logits = model(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=False).logits
+        logps, lmask = per_token_logps(logits, group_labels(groups))  # (N, T-1)
+        by = dict(zip(names, zip(logps.split(sizes), lmask.split(sizes))))
+        loss = logits.new_zeros(())
+        a = self.adv
+        if "adv" in by:
+            (lp_t, m_t), (lp_r, m_r) = by["adv"], by["refusal"]
+            self._record("adv/target_ce_attacked", -mean_logps(lp_t, m_t).mean())
+            self._record("adv/refusal_ce_attacked", -mean_logps(lp_r, m_r).mean())
+            if self.method == "cadv_ul":
+                loss = loss + ul_loss(lp_t, m_t, lp_r, m_r, away_cutoff=a.away_cutoff, toward_cutoff=a.toward_cutoff,
+                                      away_weight=a.away_weight, toward_weight=a.toward_weight).mean()
+            else:
+                ref_chosen, ref_rejected = self.reference_mean_logps([inputs["refusal"], inputs["adv"]], [None, a.rejected_logp_floor])
+                chosen = mean_logps(lp_r, m_r)
+                rejected = mean_logps(floor_logps(lp_t, m_t, a.rejected_logp_floor), m_t)
+                ipo = ipo_loss(chosen, rejected, ref_chosen, ref_rejected, self.args.beta)  # (B_h,)
+                loss = loss + ipo.mean()
+                if a.anchor_weight:
+                    loss = loss + a.anchor_weight * sft_loss(lp_r, m_r).mean()
+                self._record("ipo/loss", ipo.mean())
+                self._record("ipo/margin", ((chosen - ref_chosen) - (rejected - ref_rejected)).mean())
+                self._record("rewards/chosen", (chosen - ref_chosen).mean())
+                self._record("rewards/rejected", (rejected - ref_rejected).mean())
+        if "util" in by:
+            util = sft_loss(*by["util"]).mean()
+            loss = loss + a.utility_weight * util
+            self._record("adv/utility_loss", util)
+        return (loss, logits) if return_outputs else loss
+
+    # ----- logging -------------------------------------------------------------------------
+    def _record(self, key: str, value) -> None:
+        self._adv_metrics[key].append(float(value.detach()) if torch.is_tensor(value) else float(value))
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        if self._adv_metrics and "loss" in logs:
+            for key, values in self._adv_metrics.items():
+                t = torch.tensor(sum(values) / len(values), device=self.args.device)
+                logs[key] = float(self.accelerator.reduce(t, reduction="mean"))
+            self._adv_metrics.clear()
+        super().log(logs, start_time)
+
+
+__all__ = ["AdversarialTrainer"]

@@ -1,0 +1,62 @@
+"""The adversarial loss functions against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from robalign.losses.adversarial import (
+    away_loss, floor_logps, ipo_loss, mean_logps, per_token_logps, sft_loss, toward_loss, ul_loss,
+)
+
+
+def test_per_token_logps_shift_and_mask():
+    logits = torch.log(torch.tensor([[[0.5, 0.25, 0.25], [0.1, 0.8, 0.1], [1 / 3, 1 / 3, 1 / 3]]]))  # (1, 3, 3)
+    labels = torch.tensor([[-100, 1, 2]])  # predict 1 at t=0, 2 at t=1
+    lp, m = per_token_logps(logits, labels)
+    torch.testing.assert_close(lp, torch.tensor([[math.log(0.25), math.log(0.1)]]))
+    torch.testing.assert_close(m, torch.tensor([[1.0, 1.0]]))
+    lp, m = per_token_logps(logits, torch.tensor([[-100, -100, 2]]))
+    assert m.tolist() == [[0.0, 1.0]] and lp[0, 0] == 0
+
+
+def test_away_loss_is_a_per_token_hinge():
+    lp = torch.tensor([[-1.0, -6.0, -3.0]])
+    m = torch.tensor([[1.0, 1.0, 0.0]])  # third token masked
+    # cutoff 5: token 1 contributes 5-1 = 4, token 2 is past the cutoff -> 0; mean over 2 tokens
+    assert away_loss(lp, m, 5.0).item() == pytest.approx(2.0)
+    lp.requires_grad_(True)
+    away_loss(lp, m, 5.0).sum().backward()
+    assert lp.grad.tolist() == [[0.5, 0.0, 0.0]]  # no push on the token already below -5
+
+
+def test_toward_loss_stops_at_cutoff():
+    m = torch.ones(2, 2)
+    lp = torch.tensor([[-0.2, -0.4], [-2.0, -1.0]])  # CE 0.3 and 1.5
+    torch.testing.assert_close(toward_loss(lp, m, 0.5), torch.tensor([0.0, 1.0]))
+    torch.testing.assert_close(sft_loss(lp, m), torch.tensor([0.3, 1.5]))
+
+
+def test_ul_loss_weights():
+    lp_t, lp_r, m = torch.tensor([[-1.0]]), torch.tensor([[-2.0]]), torch.ones(1, 1)
+    got = ul_loss(lp_t, m, lp_r, m, away_cutoff=5.0, toward_cutoff=0.5, away_weight=0.25, toward_weight=2.0)
+    assert got.item() == pytest.approx(0.25 * 4.0 + 2.0 * 1.5)
+
+
+def test_ipo_loss_hand_computed():
+    c, r, rc, rr = torch.tensor([-1.0]), torch.tensor([-3.0]), torch.tensor([-2.0]), torch.tensor([-1.0])
+    # h = (c - rc) - (r - rr) = 1 - (-2) = 3
+    assert ipo_loss(c, r, rc, rr, beta=0.25).item() == pytest.approx((3 - 2) ** 2)
+    assert ipo_loss(c, r, rc, rr, beta=0.5).item() == pytest.approx((3 - 1) ** 2)
+    # the reference code's bug (reference log-probs of chosen/rejected swapped): h = 0 - (-1) = 1
+    assert ipo_loss(c, r, rr, rc, beta=0.5).item() == pytest.approx(0.0)
+
+
+def test_floor_and_mean():
+    lp = torch.tensor([[-1.0, -9.0]])
+    m = torch.ones(1, 2)
+    torch.testing.assert_close(floor_logps(lp, m, -5.0), torch.tensor([[-1.0, -5.0]]))
+    assert floor_logps(lp, m, None) is lp
+    assert mean_logps(lp, m).item() == pytest.approx(-5.0)
