@@ -1,0 +1,154 @@
+"""The tournament config: typed dataclasses read from YAML, one-line errors for every mistake.
+
+Layout of a tournament YAML (eval/tournaments/demo.yaml is a complete example):
+
+    output_dir: runs/tournament           # scores.csv, items.jsonl, leaderboard.*, report.html, plots/
+    models:                               # contestants, listed...
+      - {name: sft, model: runs/tiny/sft}
+      - {name: dpo, model: runs/tiny/sft, adapter: runs/tiny/dpo}
+    adapter_globs:                        # ...and/or found: every adapter dir matching the glob
+      - {glob: "runs/tiny/*", model: runs/tiny/sft}
+    benchmarks:
+      - {name: sort, data: artifacts/data/bench/sort.jsonl, scorer: verify}
+      - {name: safety, data: artifacts/data/safety_test.jsonl, scorer: safety}
+    rounds: [[sort], [safety]]            # benchmark names per round (default: one per round)
+    sampling: {temperature: 0, max_tokens: 32}
+    engine: {backend: vllm, dtype: auto}
+    ranking: {n_sims: 100000, eliminate: [0, 1, 2], seed: 0, pairing: reference}
+
+Relative paths are relative to the working directory (run from the repository root).
+"""
+
+from __future__ import annotations
+
+import glob as globlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Optional
+
+from robalign.config.schema import field, from_dict
+from robalign.errors import ConfigError, UserError
+from robalign.eval.engines import EngineArgs
+from robalign.eval.sampling import SamplingArgs
+
+SCORERS = ["verify", "exact", "numeric", "regex", "safety", "reward_model", "judge", "attack"]
+
+
+@dataclass
+class ModelSpec:
+    name: str = field(help="Name shown in the leaderboard (unique).")
+    model: str = field(help="Base model: local HF directory or hub id.")
+    adapter: Optional[str] = field(None, help="LoRA adapter directory (with adapter_config.json) applied to `model`.")
+
+
+@dataclass
+class AdapterGlob:
+    glob: str = field(help="Glob of adapter directories, e.g. runs/tiny/*; dirs without adapter_config.json are skipped.")
+    model: str = field(help="Base model the adapters were trained on.")
+    prefix: str = field("", help="Prefix of the generated names (name = prefix + directory name).")
+
+
+@dataclass
+class BenchmarkSpec:
+    name: str = field(help="Benchmark name (a column of scores.csv; rounds refer to it).")
+    data: str = field(help="JSONL prompts file with a `prompt` column (+ what the scorer needs).")
+    scorer: Literal["verify", "exact", "numeric", "regex", "safety", "reward_model", "judge", "attack"] = field(
+        "verify", help="verify: the row's task-family verifier (family + answer columns); exact/numeric: vs `answer`; "
+        "regex: `pattern` (column or option) found in the output; safety: refusal/leakage/over-refusal; "
+        "reward_model: mean reward of `reward_model`; judge: pairwise LLM judge win rate; attack: embedding-attack robustness.",
+        choices=SCORERS,
+    )
+    max_items: Optional[int] = field(None, help="Use only the first N rows (quick runs).")
+    pattern: Optional[str] = field(None, help="regex scorer: pattern for every row (else the row's `pattern` column).")
+    reward_model: Optional[str] = field(None, help="reward_model scorer: AutoModelForSequenceClassification directory.")
+    judge_model: Optional[str] = field(None, help="judge scorer: local generative model used as the judge (through vLLM).")
+    judge_template: str = field("eval/judges/pairwise.txt", help="judge scorer: prompt template with {question}, {answer_a}, {answer_b}.")
+    attack_grid: str = field("10x0.5", help="attack scorer: budgets STEPSxEPS[,..]; the score is 1 - ASR at the last one.")
+    batch_size: int = field(32, help="reward_model/attack scorers: batch size.")
+
+    def validate(self, file, path):
+        need = {"reward_model": self.reward_model, "judge": self.judge_model}
+        if self.scorer in need and not need[self.scorer]:
+            key = "reward_model" if self.scorer == "reward_model" else "judge_model"
+            raise ConfigError(file, f"{path}.{key}", f"a model path for scorer {self.scorer!r}")
+        if self.max_items is not None and self.max_items < 1:
+            raise ConfigError(file, f"{path}.max_items", "a positive integer", got=repr(self.max_items))
+
+    @property
+    def needs_generation(self) -> bool:
+        return self.scorer != "attack"
+
+
+@dataclass
+class RankingArgs:
+    n_sims: int = field(100_000, help="Simulated Swiss tournaments per elimination level.")
+    eliminate: list[int] = field(default_factory=lambda: [0, 1, 2], help="Elimination levels T (models dropped per round); failure sensitivity = E[S](0) - E[S](max T).")
+    seed: int = field(0, help="Seed of every random stream of the ranking.")
+    pairing: Literal["reference", "swiss"] = field("reference", help="reference: odd model sits out; swiss: paired down, bye = win.", choices=["reference", "swiss"])
+    n_bootstrap: int = field(200, help="Bradley-Terry bootstrap resamples.")
+
+    def validate(self, file, path):
+        if self.n_sims < 1:
+            raise ConfigError(file, f"{path}.n_sims", "a positive integer", got=repr(self.n_sims))
+        if not self.eliminate or any(t < 0 for t in self.eliminate):
+            raise ConfigError(file, f"{path}.eliminate", "a non-empty list of integers >= 0", got=repr(self.eliminate))
+        if 0 not in self.eliminate:
+            raise ConfigError(file, f"{path}.eliminate", "a list containing 0 (the reference level)", got=repr(self.eliminate))
+
+
+@dataclass
+class TournamentConfig:
+    output_dir: str = field(help="Where scores.csv, items.jsonl, leaderboard.json/md, report.html and plots/ go.")
+    benchmarks: list[BenchmarkSpec] = field(help="Benchmarks: prompts file + scorer each.")
+    models: list[ModelSpec] = field(default_factory=list, help="Contestants listed by hand.")
+    adapter_globs: list[AdapterGlob] = field(default_factory=list, help="Contestants found by globbing adapter directories.")
+    rounds: Optional[list[list[str]]] = field(None, help="Benchmark names per Swiss round; default: one benchmark per round, in order.")
+    sampling: SamplingArgs = field(default_factory=SamplingArgs, help="Decoding settings for every model.")
+    engine: EngineArgs = field(default_factory=EngineArgs, help="Generation engine options (vLLM pass-through).")
+    ranking: RankingArgs = field(default_factory=RankingArgs, help="Ranking options.")
+    cache_dir: Optional[str] = field(None, help="Generation cache; default: <output_dir>/generations (re-runs only generate what is new).")
+    title: str = field("robalign tournament", help="Title of report.html.")
+
+    def validate(self, file, path):
+        names = [b.name for b in self.benchmarks]
+        if not names:
+            raise ConfigError(file, "benchmarks", "at least one benchmark")
+        dup = {n for n in names if names.count(n) > 1}
+        if dup:
+            raise ConfigError(file, "benchmarks", f"unique benchmark names (duplicated: {sorted(dup)})")
+        for r, group in enumerate(self.rounds or [], start=1):
+            if not group:
+                raise ConfigError(file, f"rounds[{r - 1}]", "a non-empty list of benchmark names")
+            for name in group:
+                if name not in names:
+                    raise ConfigError(file, f"rounds[{r - 1}]", f"benchmark names from `benchmarks` ({', '.join(names)})", got=repr(name))
+        if self.rounds == []:
+            raise ConfigError(file, "rounds", "a non-empty list of rounds, or no `rounds` key (one benchmark per round)")
+
+
+def load_tournament(path: str, overrides: list[str] | None = None) -> TournamentConfig:
+    from robalign.config.loader import read_yaml
+    from robalign.config.overrides import apply_overrides
+
+    data = apply_overrides(read_yaml(path), overrides)
+    return from_dict(TournamentConfig, data, str(path), "")
+
+
+def resolve_models(cfg: TournamentConfig, file: str | None = None):
+    """The contestants: listed models + every adapter dir matching a glob. >= 2, unique names."""
+    from robalign.eval.generation import Entry
+
+    entries = [Entry(m.name, m.model, m.adapter) for m in cfg.models]
+    for g in cfg.adapter_globs:
+        for d in sorted(globlib.glob(g.glob)):
+            if Path(d).is_dir() and (Path(d) / "adapter_config.json").is_file():
+                entries.append(Entry(g.prefix + Path(d).name, g.model, d))
+    seen: set[str] = set()
+    for e in entries:
+        if e.name in seen:
+            raise ConfigError(file, "models", f"unique model names (two contestants are called {e.name!r}; set `name:` or a glob `prefix:`)")
+        seen.add(e.name)
+    if len(entries) < 2:
+        found = ", ".join(e.name for e in entries) or "none"
+        raise UserError(f"{file}: a tournament needs at least 2 models; found {len(entries)} ({found}) in `models` and `adapter_globs`")
+    return entries

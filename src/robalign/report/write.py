@@ -1,0 +1,44 @@
+"""Write a tournament's plots/*.png and report.html from its leaderboard dict."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from robalign.report import plots
+from robalign.report.html import render_html
+
+
+def metrics_file(entry) -> Path | None:
+    """A training run's metrics.jsonl next to the adapter (or the full model) the entry uses."""
+    for d in (entry.adapter, entry.model if entry.adapter is None else None):
+        if d and (Path(d) / "metrics.jsonl").is_file():
+            return Path(d) / "metrics.jsonl"
+    return None
+
+
+def _slug(name: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", name)
+
+
+def write_report(out_dir, board: dict, entries, *, title: str) -> Path:
+    out = Path(out_dir)
+    p = out / "plots"
+    figs = {
+        "expected_score": plots.expected_scores(board, p / "expected_score.png"),
+        "rank_probs": plots.rank_probabilities(board, p / "rank_probs.png"),
+        "score_matrix": plots.score_matrix(board, p / "score_matrix.png"),
+        "failure_sensitivity": plots.failure_sensitivity(board, p / "failure_sensitivity.png"),
+    }
+    curves = {}
+    for e in entries:
+        f = metrics_file(e)
+        if f is not None:
+            png = plots.training_curves(e.name, plots.read_metrics(f), p / f"training_{_slug(e.name)}.png")
+            if png is not None:
+                curves[e.name] = (png, str(f))
+    from robalign.atomic import atomic_write_text
+
+    path = out / "report.html"
+    atomic_write_text(path, render_html(board, figs, curves, title=title))
+    return path
