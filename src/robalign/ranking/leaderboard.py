@@ -111,7 +111,9 @@ def build_leaderboard(
         n_sims, pairing: Swiss Monte Carlo settings (see :func:`swiss_tournament`).
         eliminate: the T of the failure-sensitivity tournament (E[S] at T=0 minus at T=eliminate).
         n_bootstrap: Bradley-Terry bootstrap resamples (benchmarks are the resampled items).
-        seed: one int/Generator; independent child streams feed each method.
+        seed: one int/Generator. Contract (callers rely on it to reproduce a tournament exactly):
+            ``np.random.default_rng(seed).spawn(4)`` gives, in order, the streams of the T=0
+            tournament, the T=eliminate tournament, the Bradley-Terry bootstrap and the Elo replays.
     """
     s = as_score_matrix(scores)
     models = _check_names(model_names, s.shape[0], "model")
