@@ -93,7 +93,7 @@ def train_stage(name: str, recipe: str, needs: list[str], root: str | None) -> S
         for s in _relocate(recipe, root) + QUICK_STEPS:
             cmd += ["--set", s]
         out = f"{root}/{out}"
-    return Stage(name, cmd, f"{out}/run_info.json", needs=needs, files=[recipe])
+    return Stage(name, cmd, f"{out}/tokenizer_config.json", needs=needs, files=[recipe])
 
 
 def demo_stages(quick_root: str | None) -> list[Stage]:

@@ -27,6 +27,25 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 import pytest  # noqa: E402
 
 
+def pytest_configure(config):
+    """Temp dirs inside the repo's ignored .cache/, one per pytest process (concurrent runs
+    must not wipe each other's files); dirs of finished runs are removed."""
+    if config.option.basetemp:
+        return
+    import shutil
+
+    root = CACHE / "pytest"
+    root.mkdir(parents=True, exist_ok=True)
+    for old in root.glob("run-*"):
+        try:
+            os.kill(int(old.name[4:]), 0)
+        except (ValueError, ProcessLookupError):
+            shutil.rmtree(old, ignore_errors=True)
+        except PermissionError:
+            pass
+    config.option.basetemp = str(root / f"run-{os.getpid()}")
+
+
 @pytest.fixture(scope="session")
 def artifacts_dir(tmp_path_factory) -> Path:
     return tmp_path_factory.mktemp("artifacts")
