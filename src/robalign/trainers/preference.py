@@ -18,12 +18,16 @@ LCPO (see robalign.losses.lcpo and robalign.noise): the posterior w of each pair
   link temperature T: at step 0 (the reference model's margins, precomputed) eta and T are
   fitted by EM (`robalign.noise.em`), then the policy's own margins are used online.
 and the M-step is `soft_label` (the paper's BCE(z, w)) or `reweight` (w * base loss).
-eta is updated once per optimizer step from the mean w over the global batch.
+eta is updated once per optimizer step from the mean w over the global batch. Setting the
+environment variable ROBALIGN_LCPO_TRACE=DIR makes every rank append its eta after every step
+to DIR/eta_rank<i>.jsonl (a debugging aid; the multi-process test reads it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
+import os
 from collections import defaultdict
 
 import torch
@@ -316,6 +320,12 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
             return self.accelerator.reduce(t.to(device), reduction="sum").cpu()
 
         self.lcpo.step(reduce_sum)
+        trace = os.environ.get("ROBALIGN_LCPO_TRACE")
+        if trace:  # debugging aid (and the multi-process test): every rank's eta after every step
+            os.makedirs(trace, exist_ok=True)
+            with open(os.path.join(trace, f"eta_rank{self.accelerator.process_index}.jsonl"), "a") as fh:
+                fh.write(json.dumps({"step": self.state.global_step, "eta": self.lcpo.eta.tolist(),
+                                     "mean_weight": self.lcpo.last_mean_weight}) + "\n")
 
     def extra_state(self):
         return {"lcpo": self.lcpo.state_dict()} if self.lcpo is not None else None
