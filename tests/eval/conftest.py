@@ -56,3 +56,22 @@ def bench_prompts(data_dir) -> list[str]:
         lines = (data_dir / "bench" / f"{fam}.jsonl").read_text().splitlines()[:16]
         rows += [json.loads(line)["prompt"] for line in lines]
     return rows
+
+
+@pytest.fixture(scope="session")
+def make_reward_model(test_model_dir):
+    """Build a tiny reward model (LlamaForSequenceClassification, 1 label) with the test tokenizer in a dir."""
+
+    def build(out: Path, seed: int = 0) -> Path:
+        import torch
+        from transformers import AutoTokenizer, LlamaConfig, LlamaForSequenceClassification
+
+        tok = AutoTokenizer.from_pretrained(test_model_dir)
+        torch.manual_seed(seed)
+        cfg = LlamaConfig(vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=2,
+                          num_key_value_heads=2, num_labels=1, pad_token_id=tok.pad_token_id)
+        LlamaForSequenceClassification(cfg).save_pretrained(out)
+        tok.save_pretrained(out)
+        return out
+
+    return build

@@ -97,7 +97,7 @@ def check_adapter(adapter: str | Path, base: str | Path) -> dict:
         return config
     if base_shapes is None:
         return config
-    other = f" (adapter_config.json says it was trained on {trained_on})" if trained_on else ""
+    other = f"; adapter_config.json says it was trained on {trained_on}" if trained_on else ""
     for f in files:
         for key, shape in safetensors_shapes(f).items():
             m = _LORA_KEY.match(key)
@@ -119,8 +119,8 @@ def check_adapter(adapter: str | Path, base: str | Path) -> dict:
                 have = [d for d in got if d is not None][0]
                 raise UserError(
                     f"{where} was trained for a different base model than {base}: {module} has size {have} in the "
-                    f"adapter but {size} in the base{other} (hidden_size {base_cfg.get('hidden_size', '?')}, "
-                    f"vocab {base_cfg.get('vocab_size', '?')})"
+                    f"adapter but {size} in the base (hidden_size {base_cfg.get('hidden_size', '?')}, "
+                    f"vocab {base_cfg.get('vocab_size', '?')}){other}"
                 )
     return config
 

@@ -43,7 +43,7 @@ def pair_outcome(v_ij: str, v_ji: str) -> float:
     return 1.0 if i_first else 0.0 if j_first else 0.5
 
 
-def judge_scores(spec, rows, outputs, entries, engine_args, sampling, cache) -> dict[str, BenchScore]:
+def judge_scores(spec, rows, outputs, entries, engine_args, cache, engine_factory=None) -> dict[str, BenchScore]:
     from robalign.eval.engines import make_engine
     from robalign.eval.generation import Entry, generate_all
     from robalign.eval.sampling import SamplingArgs
@@ -62,7 +62,8 @@ def judge_scores(spec, rows, outputs, entries, engine_args, sampling, cache) -> 
     judge = Entry("__judge__", spec.judge_model)
     outs, _ = generate_all(
         [judge], {f"{spec.name}/judge": prompts}, judge_sampling, cache,
-        lambda model, adapters: make_engine(model, engine_args, adapters), backend=engine_args.backend, progress=False,
+        engine_factory or (lambda model, adapters: make_engine(model, engine_args, adapters)), backend=engine_args.backend,
+        progress=False, close_engines=engine_factory is None,
     )
     verdicts = {k: parse_verdict(o[0]) for k, o in zip(index, outs[(judge.name, f"{spec.name}/judge")])}
     res = {}

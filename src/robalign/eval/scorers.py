@@ -94,8 +94,9 @@ def safety_scores(rows: list[dict], outputs: list[str], bench: str) -> BenchScor
     return BenchScore(_mean(parts), s, extras, det)
 
 
-def score_benchmark(spec, rows: list[dict], outputs: dict[str, list[list[str]]], entries, engine_args=None, sampling=None, cache=None) -> dict[str, BenchScore]:
-    """Score one benchmark for every model. `outputs[name]` = completions per row (first one scored)."""
+def score_benchmark(spec, rows: list[dict], outputs: dict[str, list[list[str]]], entries, engine_args=None, cache=None, engine_factory=None) -> dict[str, BenchScore]:
+    """Score one benchmark for every model. `outputs[name]` = completions per row (first one scored).
+    The judge scorer starts its judge engine with ``engine_factory(model, adapters)`` (default: make_engine)."""
     if spec.scorer in ("verify", "exact", "numeric", "regex", "safety"):
         return {e.name: item_scores(spec.scorer, rows, [c[0] for c in outputs[e.name]], spec.name, spec.pattern) for e in entries}
     if spec.scorer == "reward_model":
@@ -105,7 +106,7 @@ def score_benchmark(spec, rows: list[dict], outputs: dict[str, list[list[str]]],
     if spec.scorer == "judge":
         from robalign.eval.judge import judge_scores
 
-        return judge_scores(spec, rows, outputs, entries, engine_args, sampling, cache)
+        return judge_scores(spec, rows, outputs, entries, engine_args, cache, engine_factory)
     if spec.scorer == "attack":
         from robalign.eval.attack_scorer import attack_scores
 

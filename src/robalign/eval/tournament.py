@@ -117,7 +117,7 @@ def run_tournament(
     results: dict[str, dict[str, BenchScore]] = {}
     for b in tqdm(cfg.benchmarks, desc="score", unit="bench", disable=not progress, file=sys.stderr):
         per_model = {e.name: outputs.get((e.name, b.name)) for e in entries}
-        results[b.name] = score_benchmark(b, bench_rows[b.name], per_model, entries, cfg.engine, cfg.sampling, cache)
+        results[b.name] = score_benchmark(b, bench_rows[b.name], per_model, entries, cfg.engine, cache, engine_factory)
     scores = {n: {b: results[b][n].value for b in benches} for n in names}
     for n in names:
         for b in benches:
