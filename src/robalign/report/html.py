@@ -18,7 +18,9 @@ h1 { font-size: 26px; margin: 10px 0 4px; }
 h2 { font-size: 19px; margin: 34px 0 8px; border-bottom: 1px solid #d9dde3; padding-bottom: 4px; }
 p.sub { color: #5b6573; margin: 0 0 14px; }
 section { background: #fff; border: 1px solid #e3e6ea; border-radius: 8px; padding: 6px 18px 16px; margin-top: 18px; }
-table { border-collapse: collapse; width: 100%; font-size: 14px; font-variant-numeric: tabular-nums; }
+table { border-collapse: collapse; width: auto; min-width: 55%; font-size: 14px; font-variant-numeric: tabular-nums; }
+table.wide { width: 100%; }
+.ci { display: block; color: #6b7480; font-size: 11.5px; font-weight: 400; line-height: 1.1; }
 th, td { padding: 5px 9px; border-bottom: 1px solid #eceef1; text-align: right; white-space: nowrap; }
 th { background: #f0f2f5; font-weight: 600; position: sticky; top: 0; }
 th:first-child, td:first-child, td.name, th.name { text-align: left; }
@@ -34,12 +36,16 @@ img { max-width: 100%; height: auto; display: block; margin: 10px 0; }
 
 # After load: mark whether every plot decoded (a test, and a reader's devtools, can read it).
 CHECK_JS = """
+window.jsErrors = 0;
+window.addEventListener('error', function () { window.jsErrors += 1; }, true);
 window.addEventListener('load', function () {
   var imgs = Array.prototype.slice.call(document.images);
   var bad = imgs.filter(function (i) { return !(i.complete && i.naturalWidth > 0); }).length;
   document.body.setAttribute('data-images', imgs.length);
   document.body.setAttribute('data-images-broken', bad);
   document.body.setAttribute('data-tables', document.querySelectorAll('table').length);
+  document.body.setAttribute('data-js-errors', window.jsErrors);
+  document.body.setAttribute('data-checked', 'yes');
 });
 """
 
@@ -52,10 +58,10 @@ def _img(path: Path, alt: str) -> str:
 def _table(head: list[str], rows: list[list[str]], best: dict[int, set[int]] | None = None, cls: str = "") -> str:
     best = best or {}
     out = [f'<div class="scroll"><table class="{cls}"><thead><tr>']
-    out += [f"<th>{html.escape(h)}</th>" for h in head]
+    out += [f'<th class="{"name" if j < 2 and cls == "wide" else ""}">{html.escape(h)}</th>' for j, h in enumerate(head)]
     out.append("</tr></thead><tbody>")
     for i, r in enumerate(rows):
-        cells = [f'<td class="{"best" if i in best.get(j, set()) else ""}">{c}</td>' for j, c in enumerate(r)]
+        cells = [f'<td class="{"best" if i in best.get(j, set()) else ""}{" name" if j < 2 and cls == "wide" else ""}">{c}</td>' for j, c in enumerate(r)]
         out.append("<tr>" + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
@@ -66,26 +72,27 @@ def _best_rows(values: list[float], higher: bool = True) -> set[int]:
     if not finite:
         return set()
     target = max(finite) if higher else min(finite)
-    return {i for i, v in enumerate(values) if v == target}
+    best = {i for i, v in enumerate(values) if v == target}
+    return best if len(best) < len(values) else set()  # all equal: nothing to point at
 
 
 def leaderboard_table(board: dict) -> str:
     rows = board["rows"]
     levels = board["settings"]["eliminate"]
     t = rows[0]["eliminate"] if rows else 2
-    head = ["#", "model", *[f"E[S] T={lv}" for lv in levels], "fail. sens.", "P(1st)", "BT [95% CI]"]
+    head = ["#", "model", *[f"E[S] T={lv}" for lv in levels], "fail. sens.", "P(1st)", "BT"]
     has_item_bt = any("bt_item_rating" in r for r in rows)
     if has_item_bt:
-        head.append("BT per item [95% CI]")
-    head += ["Elo", "mean score", "mean rank"]
+        head.append("BT per item")
+    head += ["Elo", "mean score", "mean rank ↓"]
     body, cols = [], {}
     for r in rows:
         cells = [str(r["rank"]), html.escape(str(r["model"]))]
-        cells += [f"{r[f'expected_score_T{lv}']:.2f} <span class='note'>± {r[f'expected_score_T{lv}_se']:.2f}</span>" for lv in levels]
+        cells += [f"{r[f'expected_score_T{lv}']:.2f}<span class='ci'>± {r[f'expected_score_T{lv}_se']:.2f}</span>" for lv in levels]
         cells += [f"{r['failure_sensitivity']:+.2f}", f"{r['p_first']:.2f}",
-                  f"{r['bt_rating']:.0f} <span class='note'>[{r['bt_ci_low']:.0f}, {r['bt_ci_high']:.0f}]</span>"]
+                  f"{r['bt_rating']:.0f}<span class='ci'>[{r['bt_ci_low']:.0f}, {r['bt_ci_high']:.0f}]</span>"]
         if has_item_bt:
-            cells.append(f"{r.get('bt_item_rating', float('nan')):.0f} <span class='note'>[{r.get('bt_item_ci_low', float('nan')):.0f}, {r.get('bt_item_ci_high', float('nan')):.0f}]</span>")
+            cells.append(f"{r.get('bt_item_rating', float('nan')):.0f}<span class='ci'>[{r.get('bt_item_ci_low', float('nan')):.0f}, {r.get('bt_item_ci_high', float('nan')):.0f}]</span>")
         cells += [f"{r['elo']:.0f}", f"{r['mean_score']:.3f}", f"{r['mean_rank']:.2f}"]
         body.append(cells)
     for j, lv in enumerate(levels):
@@ -100,8 +107,8 @@ def leaderboard_table(board: dict) -> str:
     note = (f"<p class='note'>E[S]: expected points in {board['settings']['n_sims']:,} simulated Swiss tournaments "
             f"(± Monte Carlo s.e.); T = models eliminated after each round. Failure sensitivity = E[S] at T=0 minus at T={t}. "
             "BT: Bradley-Terry on the Elo scale with bootstrap 95% intervals, from benchmark-level (and per-item) outcomes. "
-            "Best value per column in bold green.</p>")
-    return _table(head, body, cols) + note
+            "Mean rank: lower is better. Best value per column in bold green.</p>")
+    return _table(head, body, cols, cls="wide") + note
 
 
 def scores_table(board: dict) -> str:

@@ -47,8 +47,8 @@ def expected_scores(board: dict, path: Path) -> Path:
         ax.bar(x + (k - (len(levels) - 1) / 2) * width, es, width, yerr=1.96 * se, capsize=3, label=f"T = {t}")
     ax.set_xticks(x, order, rotation=30 if len(order) > 5 else 0, ha="right" if len(order) > 5 else "center")
     ax.set_ylabel("expected points E[S]")
-    ax.set_title(f"Swiss tournament: expected score ({len(board['rounds'])} rounds; T = models eliminated per round)")
-    ax.legend(frameon=False, ncols=len(levels))
+    ax.set_title(f"Swiss tournament: expected score, {len(board['rounds'])} rounds (T = models eliminated per round)")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="eliminated")
     ax.grid(axis="y", alpha=0.3)
     ax.set_axisbelow(True)
     return _save(fig, path)
@@ -58,13 +58,13 @@ def _heatmap(ax, data: np.ndarray, rows: list[str], cols: list[str], fmt: str, c
     im = ax.imshow(data, cmap=cmap, aspect="auto", vmin=vmin, vmax=vmax)
     ax.set_xticks(range(len(cols)), cols, rotation=30 if len(cols) > 6 else 0, ha="right" if len(cols) > 6 else "center")
     ax.set_yticks(range(len(rows)), rows)
-    lo, hi = (np.nanmin(data), np.nanmax(data)) if vmin is None else (vmin, vmax)
-    mid = (lo + hi) / 2
     for i in range(data.shape[0]):
         for j in range(data.shape[1]):
             v = data[i, j]
             if not math.isnan(v):
-                ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=8, color="white" if v > mid else "black")
+                r, g, b, _ = im.cmap(im.norm(v))
+                dark = 0.299 * r + 0.587 * g + 0.114 * b < 0.5  # light text on dark cells, whatever the colormap
+                ax.text(j, i, format(v, fmt), ha="center", va="center", fontsize=9, color="white" if dark else "black")
     return im
 
 
@@ -73,7 +73,7 @@ def rank_probabilities(board: dict, path: Path) -> Path:
     plt = _plt()
     order = [r["model"] for r in board["rows"]]
     P = np.array(board["swiss"]["0"]["rank_probs"])[[board["models"].index(m) for m in order]]
-    fig, ax = plt.subplots(figsize=(max(5.0, 0.7 * P.shape[1] + 3), 0.45 * len(order) + 1.5))
+    fig, ax = plt.subplots(figsize=(max(4.5, 0.6 * P.shape[1] + 2.5), 0.5 * len(order) + 1.6))
     im = _heatmap(ax, P, order, [str(r + 1) for r in range(P.shape[1])], ".2f", "Blues", 0.0, 1.0)
     ax.set_xlabel("final rank")
     ax.set_title("Rank probabilities (Swiss, T = 0)")
@@ -102,7 +102,7 @@ def failure_sensitivity(board: dict, path: Path) -> Path:
     rows = board["rows"]
     names = [r["model"] for r in rows][::-1]
     vals = [r["failure_sensitivity"] for r in rows][::-1]
-    fig, ax = plt.subplots(figsize=(6.0, 0.4 * len(rows) + 1.4))
+    fig, ax = plt.subplots(figsize=(5.5, 0.55 * len(rows) + 1.8))
     ax.barh(names, vals, color=["#c44e52" if v > 0 else "#4c72b0" for v in vals])
     ax.axvline(0, color="black", lw=0.8)
     t = rows[0]["eliminate"] if rows else 2
@@ -149,6 +149,6 @@ def training_curves(name: str, metrics: list[dict], path: Path) -> Path | None:
         ax.set_xlabel("step")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=7, frameon=False)
-    fig.suptitle(f"Training curves: {name}", fontsize=11)
+    # no figure title: the report puts the model name above the figure
     fig.tight_layout()
     return _save(fig, path)
