@@ -7,7 +7,7 @@ Layout of a tournament YAML (eval/tournaments/demo.yaml is a complete example):
       - {name: sft, model: runs/tiny/sft}
       - {name: dpo, model: runs/tiny/sft, adapter: runs/tiny/dpo}
     adapter_globs:                        # ...and/or found: every adapter dir matching the glob
-      - {glob: "runs/tiny/*", model: runs/tiny/sft}
+      - {glob: "runs/tiny/*"}             # base: each adapter's base_model_name_or_path (or set model:)
     benchmarks:
       - {name: sort, data: artifacts/data/bench/sort.jsonl, scorer: verify}
       - {name: safety, data: artifacts/data/safety_test.jsonl, scorer: safety}
@@ -44,7 +44,7 @@ class ModelSpec:
 @dataclass
 class AdapterGlob:
     glob: str = field(help="Glob of adapter directories, e.g. runs/tiny/*; dirs without adapter_config.json are skipped.")
-    model: str = field(help="Base model the adapters were trained on.")
+    model: Optional[str] = field(None, help="Base model of the adapters; null = each adapter's own base_model_name_or_path (adapter_config.json).")
     prefix: str = field("", help="Prefix of the generated names (name = prefix + directory name).")
 
 
@@ -139,10 +139,17 @@ def resolve_models(cfg: TournamentConfig, file: str | None = None):
     from robalign.eval.generation import Entry
 
     entries = [Entry(m.name, m.model, m.adapter) for m in cfg.models]
-    for g in cfg.adapter_globs:
+    for k, g in enumerate(cfg.adapter_globs):
         for d in sorted(globlib.glob(g.glob)):
             if Path(d).is_dir() and (Path(d) / "adapter_config.json").is_file():
-                entries.append(Entry(g.prefix + Path(d).name, g.model, d))
+                base = g.model
+                if base is None:
+                    from robalign.eval.adapters import read_adapter_config
+
+                    base = read_adapter_config(d).get("base_model_name_or_path")
+                    if not base:
+                        raise ConfigError(file, f"adapter_globs[{k}].model", f"a base model: {d}/adapter_config.json names none")
+                entries.append(Entry(g.prefix + Path(d).name, base, d))
     seen: set[str] = set()
     for e in entries:
         if e.name in seen:
