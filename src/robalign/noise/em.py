@@ -10,7 +10,8 @@ flipped from clean pairs with AUC 0.98 on the demo model). Model of the observed
 Maximising this marginal likelihood over eta (per group) and the link temperature T by EM:
     E:  w_i = sigmoid(d_i / T + logit(eta_g(i)) [+ logit(prior_i)])
     M:  eta_g = mean_{i in g} w_i;   T = argmax sum_i w_i log sigmoid(d_i/T) + (1-w_i) log sigmoid(-d_i/T)
-The T-step is a 1-D logistic regression without intercept (a few Newton steps on 1/T).
+The T-step is a 1-D logistic regression without intercept, solved by golden-section search on
+log(1/T) (Newton without safeguards overshot to 1/T <= 0 and stalled there on weak margins).
 """
 
 from __future__ import annotations
@@ -37,8 +38,19 @@ def _logit(p: torch.Tensor) -> torch.Tensor:
 
 
 def fit_reliability(margins: torch.Tensor, eta_0: float = 0.9, groups: torch.Tensor | None = None, n_groups: int = 1,
-                    prior: torch.Tensor | None = None, eta_min: float = 0.5, iters: int = 200, tol: float = 1e-7) -> EMFit:
-    """EM for (eta per group, T) on raw margins d (N,). Deterministic; float64 throughout."""
+                    prior: torch.Tensor | None = None, eta_min: float = 0.5, iters: int = 200, tol: float = 1e-7,
+                    restarts: tuple[float, ...] = (0.6, 0.75)) -> EMFit:
+    """EM for (eta per group, T) on raw margins d (N,); deterministic, float64.
+
+    The likelihood has a flat degenerate optimum (T -> inf, every pair 50/50) that EM started
+    at eta_0 = 0.9 can slide into under heavy noise, so it is also started from `restarts`
+    and the fit with the highest marginal likelihood wins.
+    """
+    fits = [_em(margins, e, groups, n_groups, prior, eta_min, iters, tol) for e in (eta_0, *restarts)]
+    return max(fits, key=lambda f: f.log_likelihood)
+
+
+def _em(margins, eta_0, groups, n_groups, prior, eta_min, iters, tol) -> EMFit:
     d = margins.detach().to(torch.float64)
     g = torch.zeros_like(d, dtype=torch.long) if groups is None else groups.long()
     prior_logit = torch.zeros_like(d) if prior is None else _logit(prior.to(torch.float64))
@@ -53,19 +65,37 @@ def fit_reliability(margins: torch.Tensor, eta_0: float = 0.9, groups: torch.Ten
         count = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, g, torch.ones_like(d))
         total = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, g, w)
         eta = torch.where(count > 0, total / count.clamp(min=1), eta).clamp(eta_min, ETA_MAX)
-        for _ in range(5):  # Newton on a = 1/T for sum w log sig(a d) + (1-w) log sig(-a d)
-            s = d * inv_t
-            grad = ((w - torch.sigmoid(s)) * d).sum()
-            hess = -(torch.sigmoid(s) * torch.sigmoid(-s) * d * d).sum()
-            if hess.abs() < 1e-12:
-                break
-            inv_t = float(max(inv_t - grad / hess, 1e-6))
+        inv_t = _fit_inverse_temperature(d, w, inv_t)
         ll = _marginal_ll(d, inv_t, eta[g], prior_logit)
         if abs(ll - prev) < tol:
             break
         prev = ll
     w = torch.sigmoid(d * inv_t + _logit(eta.clamp(eta_min, ETA_MAX))[g] + prior_logit)
     return EMFit(eta=eta, temperature=1.0 / inv_t, log_likelihood=_marginal_ll(d, inv_t, eta[g], prior_logit), iterations=it, posterior=w)
+
+
+def _fit_inverse_temperature(d: torch.Tensor, w: torch.Tensor, start: float, span: float = 6.0, iters: int = 40) -> float:
+    """argmax_a sum_i w_i log sigmoid(a d_i) + (1 - w_i) log sigmoid(-a d_i), a > 0, golden section on log a."""
+    import math
+
+    def q(log_a: float) -> float:
+        s = d * math.exp(log_a)
+        return float((w * torch.nn.functional.logsigmoid(s) + (1 - w) * torch.nn.functional.logsigmoid(-s)).sum())
+
+    lo, hi = math.log(start) - span, math.log(start) + span
+    ratio = (math.sqrt(5) - 1) / 2
+    x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
+    f1, f2 = q(x1), q(x2)
+    for _ in range(iters):
+        if f1 < f2:
+            lo, x1, f1 = x1, x2, f2
+            x2 = lo + ratio * (hi - lo)
+            f2 = q(x2)
+        else:
+            hi, x2, f2 = x2, x1, f1
+            x1 = hi - ratio * (hi - lo)
+            f1 = q(x1)
+    return math.exp((lo + hi) / 2)
 
 
 def _marginal_ll(d, inv_t, eta_i, prior_logit) -> float:
