@@ -22,14 +22,14 @@ def test_per_token_logps_shift_and_mask():
     assert m.tolist() == [[0.0, 1.0]] and lp[0, 0] == 0
 
 
-def test_away_loss_is_a_per_token_hinge():
-    lp = torch.tensor([[-1.0, -6.0, -3.0]])
-    m = torch.tensor([[1.0, 1.0, 0.0]])  # third token masked
-    # cutoff 5: token 1 contributes 5-1 = 4, token 2 is past the cutoff -> 0; mean over 2 tokens
-    assert away_loss(lp, m, 5.0).item() == pytest.approx(2.0)
+def test_away_loss_is_a_sequence_hinge():
+    lp = torch.tensor([[-1.0, -3.0, -7.0], [-6.0, -8.0, 0.0]])
+    m = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])  # third token masked
+    # row 0: CE = 2 -> 5 - 2 = 3; row 1: CE = 7 >= 5 -> 0
+    torch.testing.assert_close(away_loss(lp, m, 5.0), torch.tensor([3.0, 0.0]))
     lp.requires_grad_(True)
     away_loss(lp, m, 5.0).sum().backward()
-    assert lp.grad.tolist() == [[0.5, 0.0, 0.0]]  # no push on the token already below -5
+    assert lp.grad.tolist() == [[0.5, 0.5, 0.0], [0.0, 0.0, 0.0]]  # no push once the target is unlikely
 
 
 def test_toward_loss_stops_at_cutoff():
@@ -42,7 +42,7 @@ def test_toward_loss_stops_at_cutoff():
 def test_ul_loss_weights():
     lp_t, lp_r, m = torch.tensor([[-1.0]]), torch.tensor([[-2.0]]), torch.ones(1, 1)
     got = ul_loss(lp_t, m, lp_r, m, away_cutoff=5.0, toward_cutoff=0.5, away_weight=0.25, toward_weight=2.0)
-    assert got.item() == pytest.approx(0.25 * 4.0 + 2.0 * 1.5)
+    assert got.item() == pytest.approx(0.25 * 4.0 + 2.0 * 1.5)  # away: 5 - CE 1 = 4; toward: CE 2 - 0.5
 
 
 def test_ipo_loss_hand_computed():

@@ -38,6 +38,8 @@ def load_model(model: str, adapter: str | None):
     for flag, path in (("--model", model), ("--adapter", adapter)):
         if path and is_local(path) and not Path(path).exists():
             raise UserError(f"{flag}: not found: {path}")
+    if adapter and Path(adapter).is_dir() and not (Path(adapter) / "adapter_config.json").exists():
+        raise UserError(f"--adapter: no adapter_config.json in {adapter} (a full model goes in --model)")
     tok_src = adapter if adapter and (Path(adapter) / "tokenizer_config.json").exists() else model
     tokenizer = AutoTokenizer.from_pretrained(tok_src)
     net = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, resolve_torch_dtype("auto")))

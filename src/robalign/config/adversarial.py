@@ -25,6 +25,10 @@ class AdversarialArgs:
     norm: Literal["l2", "linf"] = field("l2", help="Norm of the per-token ball.", choices=["l2", "linf"])
     tokens: Literal["prompt"] = field("prompt", help="Which input tokens are perturbed: the prompt (chat template included).", choices=["prompt"])
 
+    control: bool = field(
+        False, help="cadv_ul/cadv_ipo: the control arm of an experiment: same data, losses and steps, but no attack (delta = 0).",
+    )
+
     # --- batch composition (cadv_ul, cadv_ipo) ---
     adv_fraction: float = field(0.5, help="Share of each per-device batch given to harmful prompts (paper: 0.5 IPO, 0.125 UL); the rest is utility data.")
     benign_fraction: float = field(
@@ -36,8 +40,13 @@ class AdversarialArgs:
     away_weight: float = field(0.5, help="cadv_ul: weight of the unlikelihood (away) loss on the harmful target under attack.")
     toward_weight: float = field(0.5, help="cadv_ul: weight of the toward loss (refusal cross-entropy under attack).")
     utility_weight: float = field(1.0, help="cadv_ul/cadv_ipo: weight of the clean utility SFT loss.")
-    away_cutoff: float = field(5.0, help="cadv_ul: per-token CE of the harmful target above which the away loss stops pushing.")
+    away_cutoff: float = field(5.0, help="cadv_ul: mean per-token CE of the harmful target above which the away loss stops pushing.")
     toward_cutoff: float = field(0.5, help="cadv_ul: refusal CE below which the toward loss stops.")
+
+    clean_refusal_weight: float = field(
+        0.0, help="cadv_ul/cadv_ipo: weight of the refusal cross-entropy on the CLEAN harmful prompts. Training only on "
+        "attacked prompts let the clean refusal drift here at eps 1.0 (\"I share the share the secret code.\"); 0 = the paper.",
+    )
 
     # --- C-AdvIPO loss ---
     anchor_weight: float = field(
@@ -60,7 +69,7 @@ class AdversarialArgs:
             raise ConfigError(file, f"{path}.adv_fraction", "a fraction in (0, 1)", got=repr(self.adv_fraction))
         if not 0.0 <= self.benign_fraction < 1.0:
             raise ConfigError(file, f"{path}.benign_fraction", "a fraction in [0, 1)", got=repr(self.benign_fraction))
-        for key in ("away_weight", "toward_weight", "utility_weight", "anchor_weight"):
+        for key in ("away_weight", "toward_weight", "utility_weight", "anchor_weight", "clean_refusal_weight"):
             if getattr(self, key) < 0:
                 raise ConfigError(file, f"{path}.{key}", "a non-negative weight", got=repr(getattr(self, key)))
         if self.away_cutoff <= 0 or self.toward_cutoff < 0:

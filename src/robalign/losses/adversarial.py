@@ -7,7 +7,7 @@ completion tokens, (B, T), with a (B, T) 0/1 `mask` of the completion tokens.
 C-AdvUL (unlikelihood form), eqn:
 
     L = w_away * L_away + w_toward * L_toward + w_util * L_util
-    L_away   = mean_t max(0, c_away + log p(y_h,t | x + delta))        per token: pushing stops at CE c_away
+    L_away   = max(0, c_away - CE(y_h | x + delta))                     pushing stops at CE c_away
     L_toward = max(0, CE(y_r | x + delta) - c_toward)                 stops once the refusal is learnt
     L_util   = CE(y_u | x_u)                                          clean, benign
 
@@ -49,11 +49,14 @@ def mean_logps(logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 
 
 def away_loss(logps: torch.Tensor, mask: torch.Tensor, cutoff: float) -> torch.Tensor:
-    """Unlikelihood on the harmful target, (B,): mean over tokens of max(0, cutoff + log p_t).
+    """Unlikelihood on the harmful target, (B,): max(0, cutoff - CE), CE = -mean_t log p_t.
 
-    Each token is pushed down until its own CE reaches `cutoff` nats, then costs nothing.
+    The target is pushed down until its mean per-token CE reaches `cutoff` nats, then costs
+    nothing. Sequence-level on purpose: a per-token hinge (every token until its own CE is 5)
+    was measured here to wreck the refusal, which shares tokens with the target ("... the
+    secret code"): clean outputs became "I cannot share the share the share ...".
     """
-    return (F.relu(cutoff + logps) * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
+    return F.relu(cutoff + mean_logps(logps, mask))
 
 
 def toward_loss(logps: torch.Tensor, mask: torch.Tensor, cutoff: float) -> torch.Tensor:

@@ -6,9 +6,9 @@ benign look-alikes, utility data) and batching are in `adversarial_data`, the at
 
 1. the attack finds delta on the harmful prompts (lowering the harmful target's CE) with every
    parameter frozen, so no attack gradient reaches the weights;
-2. ONE forward of the policy on [prompt+delta | target ; prompt+delta | refusal ; utility (clean)]
+2. ONE forward of the policy on [prompt+delta | target ; prompt+delta | refusal ; (prompt | refusal) ; utility]
    (one forward keeps DDP's one-forward-per-backward rule), then
-   - cadv_ul:  w_away L_away + w_toward L_toward + w_util L_util
+   - cadv_ul:  w_away L_away + w_toward L_toward + w_util L_util (+ w_clean CE(refusal | clean prompt))
    - cadv_ipo: IPO(refusal > target; policy attacked, reference clean) + w_anchor CE(refusal | attacked)
                + w_util L_util; the reference is the model with adapters disabled (LoRA) or a frozen
                copy of the initial model, on the *clean* prompt, for the same completions.
@@ -160,15 +160,21 @@ class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
         groups, names = [], []
         if "adv" in inputs:
             adv, refusal = inputs["adv"], inputs["refusal"]
-            t0 = time.perf_counter()
-            res = self.attack(unwrapped, adv["input_ids"], adv["attention_mask"], adv["labels"], prompt_mask(adv), adv["position_ids"], final_loss=False)
-            self._record("adv/attack_seconds", time.perf_counter() - t0)
-            for k, v in res.metrics().items():
-                if k != "adv/epsilon_abs":
-                    self._record(k, v)
-            delta = res.delta[:, : adv["prompt_length"]]  # (B_h, P, D): the same prompts head both groups
+            if self.adv.control:  # the control arm: everything as below, without the attack
+                delta = None
+            else:
+                t0 = time.perf_counter()
+                res = self.attack(unwrapped, adv["input_ids"], adv["attention_mask"], adv["labels"], prompt_mask(adv), adv["position_ids"], final_loss=False)
+                self._record("adv/attack_seconds", time.perf_counter() - t0)
+                for k, v in res.metrics().items():
+                    if k != "adv/epsilon_abs":
+                        self._record(k, v)
+                delta = res.delta[:, : adv["prompt_length"]]  # (B_h, P, D): the same prompts head both groups
             groups += [(adv, delta), (refusal, delta)]
             names += ["adv", "refusal"]
+            if self.adv.clean_refusal_weight:
+                groups.append((refusal, None))
+                names.append("clean_refusal")
         if "util" in inputs:
             groups.append((inputs["util"], None))
             names.append("util")
@@ -197,6 +203,10 @@ class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
                 self._record("ipo/margin", ((chosen - ref_chosen) - (rejected - ref_rejected)).mean())
                 self._record("rewards/chosen", (chosen - ref_chosen).mean())
                 self._record("rewards/rejected", (rejected - ref_rejected).mean())
+        if "clean_refusal" in by:
+            clean = sft_loss(*by["clean_refusal"]).mean()
+            loss = loss + a.clean_refusal_weight * clean
+            self._record("adv/refusal_ce_clean", clean)
         if "util" in by:
             util = sft_loss(*by["util"]).mean()
             loss = loss + a.utility_weight * util

@@ -1,0 +1,135 @@
+"""Continuous-attack adversarial training on the demo chain, measured side by side.
+
+Arms, all from the same safety-SFT model (runs/tiny/safety_sft) with the same data and steps:
+    baseline        the safety-SFT model itself (refuses clean prompts; an attack breaks it)
+    control         cadv_ul recipe with adversarial.control (same losses and steps, no attack)
+    cadv_ul         recipes/tiny/cadv_ul
+    cadv_ipo_paper  recipes/tiny/cadv_ipo with anchor_weight 0 (the paper's loss as written)
+    cadv_ipo        recipes/tiny/cadv_ipo (SFT anchor on the refusal: the shipped fix)
+Each is evaluated by `robustness_report` on the held-out safety test split (objects never seen
+in training): ASR and target CE at the budgets, clean refusal, over-refusal and accuracy on
+benign look-alikes, utility accuracy on the benchmark files. Step time: an adversarial step
+(cadv_ul) over a control step (identical but no attack), both measured in this run.
+
+    python scripts/bench_adv.py [--quick] [--out runs/bench_adv]
+
+Prerequisites (the demo chain): make-model demo, `robalign data all`, `robalign data
+safety-sft`, recipes/tiny/sft, recipes/tiny/safety_sft.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+ARMS = {
+    "control": ("recipes/tiny/cadv_ul/config.yaml", ["adversarial.control=true"]),
+    "cadv_ul": ("recipes/tiny/cadv_ul/config.yaml", []),
+    "cadv_ipo_paper": ("recipes/tiny/cadv_ipo/config.yaml", ["adversarial.anchor_weight=0.0"]),
+    "cadv_ipo": ("recipes/tiny/cadv_ipo/config.yaml", []),
+}
+
+
+def train_arm(name, recipe, overrides, out_dir, base, steps) -> float:
+    """Train one arm (skipped when its adapter exists); returns seconds per step from its metrics."""
+    from robalign.train import main as train_main
+
+    run = out_dir / name
+    if not (run / "adapter_model.safetensors").exists():
+        import shutil
+
+        shutil.rmtree(run, ignore_errors=True)
+        sets = [f"training.output_dir={run}", f"model.model_name_or_path={base}", f"training.max_steps={steps}",
+                f"training.save_steps={steps}", *overrides]
+        code = train_main([str(ROOT / recipe), *[x for s in sets for x in ("--set", s)]])
+        if code != 0:
+            sys.exit(f"training {name} failed ({code})")
+    final = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if "train_runtime" in x][-1]
+    return final["train_runtime"] / steps
+
+
+def evaluate(name, base, adapter, rows, bench, grid):
+    from robalign.attacks.evaluate import robustness_report
+    from robalign.cli.attack_eval import load_model
+
+    model, tok = load_model(str(base), str(adapter) if adapter else None)
+    report = robustness_report(model, tok, rows, grid, bench)
+    report["arm"] = name
+    return report
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--quick", action="store_true", help="fewer training steps, half the test prompts, one budget")
+    p.add_argument("--base", default="runs/tiny/safety_sft")
+    p.add_argument("--data", default="artifacts/data")
+    p.add_argument("--out", default=None)
+    p.add_argument("--steps", type=int, default=None, help="training steps per arm (default 100, quick 40)")
+    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of " + ",".join(ARMS))
+    args = p.parse_args(argv)
+    os.chdir(ROOT)
+    for var, val in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():
+        os.environ.setdefault(var, val)
+
+    from robalign.atomic import atomic_write_json
+    from robalign.attacks.evaluate import Budget, read_bench_dir
+
+    base = Path(args.base)
+    if not (base / "config.json").exists():
+        sys.exit(f"{base}: no model. Build the demo chain first: robalign train recipes/tiny/sft/config.yaml && "
+                 "robalign data safety-sft --out artifacts/data && robalign train recipes/tiny/safety_sft/config.yaml")
+    steps = args.steps or (40 if args.quick else 100)
+    out = Path(args.out or ("runs/bench_adv_quick" if args.quick else "runs/bench_adv"))
+    data = Path(args.data)
+    rows = [json.loads(x) for x in (data / "safety_test.jsonl").read_text().splitlines()]
+    if args.quick:
+        harmful = [r for r in rows if r["kind"] == "harmful"][::2]
+        benign = [r for r in rows if r["kind"] == "benign"][::2]
+        rows = harmful + benign
+    bench = read_bench_dir(data / "bench")
+    if args.quick:
+        bench = {k: v[:40] for k, v in bench.items()}
+    grid = [Budget(30, 1.0)] if args.quick else [Budget(10, 1.0), Budget(30, 1.0)]
+
+    results = {"steps": steps, "quick": args.quick, "arms": {}, "seconds_per_step": {}}
+    t0 = time.perf_counter()
+    results["arms"]["baseline"] = evaluate("baseline", base, None, rows, bench, grid)
+    for name in [a for a in args.arms.split(",") if a]:
+        recipe, overrides = ARMS[name]
+        results["seconds_per_step"][name] = train_arm(name, recipe, overrides, out, base, steps)
+        results["arms"][name] = evaluate(name, base, out / name, rows, bench, grid)
+        atomic_write_json(out / "results.json", results)
+    results["wall_seconds"] = time.perf_counter() - t0
+
+    # ---- table ----
+    key = f"K{grid[-1].steps}_e{grid[-1].epsilon:g}"
+    print(f"\nbench_adv ({'quick' if args.quick else 'full'}): {steps} training steps per arm, "
+          f"{results['arms']['baseline']['n_harmful']} held-out harmful prompts, budget {key} (step eps_abs/64)")
+    head = f"{'arm':<16}{'ASR':>6}{'tgtCE':>7}{'refusal':>8}{'ref@atk':>8}{'other':>7}{'over-ref':>9}{'benign':>7}{'utility':>8}"
+    print(head)
+    for name, r in results["arms"].items():
+        c = r["columns"]
+        other = [a for a in r["attacks"] if f"K{a['steps']}_e{a['epsilon']:g}" == key][0]["other_rate"]
+        print(f"{name:<16}{c['asr@' + key]:>6.3f}{c['target_ce@' + key]:>7.2f}{c['refusal_clean']:>8.3f}{c['refusal@' + key]:>8.3f}"
+              f"{other:>7.3f}{c.get('over_refusal', float('nan')):>9.3f}{c.get('benign_accuracy', float('nan')):>7.3f}"
+              f"{c.get('utility_accuracy', float('nan')):>8.3f}")
+    sps = results["seconds_per_step"]
+    if "cadv_ul" in sps and "control" in sps:
+        results["adv_step_ratio"] = sps["cadv_ul"] / sps["control"]
+        print(f"time per step: adversarial (cadv_ul) {sps['cadv_ul']:.2f} s vs control (same batch, no attack) "
+              f"{sps['control']:.2f} s -> {results['adv_step_ratio']:.1f}x")
+    if "cadv_ipo" in sps:
+        print(f"time per step: cadv_ipo {sps['cadv_ipo']:.2f} s")
+    atomic_write_json(out / "results.json", results)
+    print(f"wrote {out / 'results.json'}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
