@@ -81,6 +81,32 @@ def _relocate(recipe: str, root: str) -> list[str]:
     return [f"{k}={root}/{v}" for k, v in paths.items() if isinstance(v, str) and v.startswith(("artifacts/", "runs/"))]
 
 
+def _tournament_output_dir(config: str) -> str:
+    import yaml
+
+    return yaml.safe_load((REPO / config).read_text())["output_dir"]
+
+
+def _relocated_tournament(config: str, root: str) -> str:
+    """Write a copy of a tournament config whose artifacts/ and runs/ paths live under `root`."""
+    import yaml
+
+    def move(value):
+        if isinstance(value, str) and value.startswith(("artifacts/", "runs/")):
+            return f"{root}/{value}"
+        if isinstance(value, list):
+            return [move(v) for v in value]
+        if isinstance(value, dict):
+            return {k: move(v) for k, v in value.items()}
+        return value
+
+    data = move(yaml.safe_load((REPO / config).read_text()))
+    out = REPO / root / Path(config).name
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(yaml.safe_dump(data, sort_keys=False))
+    return str(out.relative_to(REPO))
+
+
 QUICK_STEPS = ["training.max_steps=3", "training.logging_steps=1", "training.save_steps=3", "training.eval_steps=3"]
 
 
@@ -119,11 +145,11 @@ def demo_stages(quick_root: str | None) -> list[Stage]:
     stages += [train_stage(name, recipe, needs, quick_root) for name, recipe, needs in recipes]
     tournament = "eval/tournaments/demo.yaml"
     cmd = [*ROBALIGN, "tournament", tournament]
-    out_dir = "outputs/demo"
-    if quick_root:
-        cmd += ["--set", f"output_dir={quick_root}/outputs/demo", "--root", quick_root, "--quick"]
-        out_dir = f"{quick_root}/outputs/demo"
-    stages.append(Stage("tournament", cmd, f"{out_dir}/report.html", needs=[r[0] for r in recipes], files=[tournament]))
+    if quick_root:  # the same config, relocated under quick_root, fewer simulations
+        tournament = _relocated_tournament(tournament, quick_root)
+        cmd = [*ROBALIGN, "tournament", tournament, "--set", "ranking.n_sims=2000", "--set", "ranking.n_bootstrap=20"]
+    out_dir = _tournament_output_dir(tournament)
+    stages.append(Stage("tournament", cmd, f"{out_dir}/report.html", needs=[r[0] for r in recipes], files=["eval/tournaments/demo.yaml"]))
     return stages
 
 
