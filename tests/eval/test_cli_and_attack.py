@@ -64,9 +64,10 @@ def test_attack_scorer_runs_the_adversarial_stage(test_model_dir, lora_dir, data
     from robalign.eval.generation import Entry
 
     rows = [json.loads(x) for x in (data_dir / "safety_test.jsonl").read_text().splitlines()]
-    rows = [r for r in rows if r["kind"] == "harmful"][:3] + [r for r in rows if r["kind"] == "benign"][:2]
+    rows = [r for r in rows if r["kind"] == "harmful"][:2] + [r for r in rows if r["kind"] == "benign"][:1]
     spec = BenchmarkSpec(name="attack", data="unused", scorer="attack", attack_grid="2x0.1", batch_size=8)
-    res = attack_scores(spec, rows, [Entry("base", str(test_model_dir)), Entry("lora", str(test_model_dir), str(lora_dir))])
+    res = attack_scores(spec, rows, [Entry("lora", str(test_model_dir), str(lora_dir))])
+    assert list(res) == ["lora"]
     for r in res.values():
         assert 0.0 <= r.value <= 1.0 and "asr@K2_e0.1" in r.extras and "over_refusal" in r.extras
         assert r.details[0]["attack_report"]["attacks"][0]["steps"] == 2
