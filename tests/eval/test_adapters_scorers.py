@@ -141,3 +141,24 @@ def test_cli_generate_bad_adapter_exits_2(capsys, test_model_dir, data_dir, tmp_
                  "--data", str(data_dir / "bench" / "sort.jsonl"), "--out", str(tmp_path / "o.jsonl"), "--engine", "hf"])
     err = capsys.readouterr().err.strip().splitlines()
     assert code == 2 and len(err) == 1 and "no adapter_config.json" in err[0]
+
+
+def test_demo_config_loads_with_bundled_benchmarks():
+    from pathlib import Path
+
+    from robalign.eval.config import load_tournament
+
+    repo = Path(__file__).resolve().parents[2]
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(repo)  # config paths are relative to the repository root
+    try:
+        cfg = load_tournament("eval/tournaments/demo.yaml", ["ranking.n_sims=1000"])
+        with pytest.raises(ConfigError, match=r"benchmark_files\[0\]: file not found: nope.yaml"):
+            load_tournament("eval/tournaments/demo.yaml", ["benchmark_files=[nope.yaml]"])
+    finally:
+        os.chdir(cwd)
+    assert [b.name for b in cfg.benchmarks] == ["sort", "reverse", "count", "max", "add", "safety"]
+    assert cfg.ranking.n_sims == 1000 and cfg.engine.cpu_reserved_cpus == 0
+    assert {b.scorer for b in cfg.benchmarks} == {"verify", "safety"}

@@ -99,7 +99,8 @@ class RankingArgs:
 @dataclass
 class TournamentConfig:
     output_dir: str = field(help="Where scores.csv, items.jsonl, leaderboard.json/md, report.html and plots/ go.")
-    benchmarks: list[BenchmarkSpec] = field(help="Benchmarks: prompts file + scorer each.")
+    benchmarks: list[BenchmarkSpec] = field(default_factory=list, help="Benchmarks: prompts file + scorer each.")
+    benchmark_files: list[str] = field(default_factory=list, help="YAML files holding a list of benchmarks (e.g. eval/benchmarks/synthetic.yaml), added before `benchmarks`.")
     models: list[ModelSpec] = field(default_factory=list, help="Contestants listed by hand.")
     adapter_globs: list[AdapterGlob] = field(default_factory=list, help="Contestants found by globbing adapter directories.")
     rounds: Optional[list[list[str]]] = field(None, help="Benchmark names per Swiss round; default: one benchmark per round, in order.")
@@ -131,7 +132,32 @@ def load_tournament(path: str, overrides: list[str] | None = None) -> Tournament
     from robalign.config.overrides import apply_overrides
 
     data = apply_overrides(read_yaml(path), overrides)
+    files = data.get("benchmark_files") or []
+    if isinstance(files, str):
+        files = [files]
+    bundled = []
+    for k, f in enumerate(files if isinstance(files, list) else []):
+        if not isinstance(f, str) or not Path(f).is_file():
+            raise ConfigError(str(path), f"benchmark_files[{k}]", f"file not found: {f}")
+        items = _read_list(f)
+        bundled += items
+    if bundled:
+        data = {**data, "benchmarks": bundled + list(data.get("benchmarks") or [])}
     return from_dict(TournamentConfig, data, str(path), "")
+
+
+def _read_list(file: str) -> list:
+    import yaml
+
+    try:
+        items = yaml.safe_load(Path(file).read_text())
+    except yaml.YAMLError as err:
+        raise ConfigError(file, None, f"valid YAML ({err})") from None
+    if isinstance(items, dict) and "benchmarks" in items:
+        items = items["benchmarks"]
+    if not isinstance(items, list):
+        raise ConfigError(file, None, "a list of benchmarks ({name, data, scorer})", got=type(items).__name__)
+    return items
 
 
 def resolve_models(cfg: TournamentConfig, file: str | None = None):
