@@ -3,9 +3,10 @@
 Arms, all from the same safety-SFT model (runs/tiny/safety_sft) with the same data and steps:
     baseline        the safety-SFT model itself (refuses clean prompts; an attack breaks it)
     control         cadv_ul recipe with adversarial.control (same losses and steps, no attack)
-    cadv_ul         recipes/tiny/cadv_ul
-    cadv_ipo_paper  recipes/tiny/cadv_ipo with anchor_weight 0 (the paper's loss as written)
-    cadv_ipo        recipes/tiny/cadv_ipo (SFT anchor on the refusal: the shipped fix)
+    cadv_ul         recipes/tiny/cadv_ul (with the clean-refusal term, see the recipe)
+    cadv_ipo_paper  recipes/tiny/cadv_ipo with anchor_weight 0, clean_refusal_weight 0 (the paper as written)
+    cadv_ipo        recipes/tiny/cadv_ipo (SFT anchors on the refusal: the shipped fix)
+    optional: cadv_ul_paper, cadv_ipo_anchor_only (--arms)
 Each is evaluated by `robustness_report` on the held-out safety test split (objects never seen
 in training): ASR and target CE at the budgets, clean refusal, over-refusal and accuracy on
 benign look-alikes, utility accuracy on the benchmark files. Step time: an adversarial step
@@ -31,9 +32,13 @@ ROOT = Path(__file__).resolve().parents[1]
 ARMS = {
     "control": ("recipes/tiny/cadv_ul/config.yaml", ["adversarial.control=true"]),
     "cadv_ul": ("recipes/tiny/cadv_ul/config.yaml", []),
-    "cadv_ipo_paper": ("recipes/tiny/cadv_ipo/config.yaml", ["adversarial.anchor_weight=0.0"]),
+    "cadv_ipo_paper": ("recipes/tiny/cadv_ipo/config.yaml", ["adversarial.anchor_weight=0.0", "adversarial.clean_refusal_weight=0.0"]),
     "cadv_ipo": ("recipes/tiny/cadv_ipo/config.yaml", []),
+    # optional (--arms): the paper's C-AdvUL, and C-AdvIPO with only the attacked-refusal anchor
+    "cadv_ul_paper": ("recipes/tiny/cadv_ul/config.yaml", ["adversarial.clean_refusal_weight=0.0"]),
+    "cadv_ipo_anchor_only": ("recipes/tiny/cadv_ipo/config.yaml", ["adversarial.clean_refusal_weight=0.0"]),
 }
+DEFAULT_ARMS = "control,cadv_ul,cadv_ipo_paper,cadv_ipo"
 
 
 def train_arm(name, recipe, overrides, out_dir, base, steps) -> float:
@@ -71,7 +76,7 @@ def main(argv=None) -> int:
     p.add_argument("--data", default="artifacts/data")
     p.add_argument("--out", default=None)
     p.add_argument("--steps", type=int, default=None, help="training steps per arm (default 100, quick 40)")
-    p.add_argument("--arms", default=",".join(ARMS), help="comma-separated subset of " + ",".join(ARMS))
+    p.add_argument("--arms", default=DEFAULT_ARMS, help="comma-separated subset of " + ",".join(ARMS))
     args = p.parse_args(argv)
     os.chdir(ROOT)
     for var, val in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TOKENIZERS_PARALLELISM": "false"}.items():

@@ -173,3 +173,19 @@ def test_cadv_ipo_needs_ipo(cadv_recipe, capsys):
     code = main(["train", str(cadv_recipe("cadv_ipo")), "--set", "method.loss_type=dpo"])
     err = capsys.readouterr().err
     assert code == 2 and "method.loss_type" in err
+
+
+@pytest.mark.parametrize("options,present,absent", [
+    ({"clean_refusal_weight": 0.5}, {"adv/refusal_ce_clean", "adv/delta_norm"}, set()),
+    ({"control": True}, {"adv/refusal_ce_attacked"}, {"adv/delta_norm", "adv/attack_seconds"}),
+])
+def test_clean_refusal_term_and_control_arm(cadv_recipe, options, present, absent):
+    trainer = build(cadv_recipe(**options))
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    loss = trainer.compute_loss(trainer.model, batch)
+    loss.backward()
+    assert torch.isfinite(loss)
+    logged = set(trainer._adv_metrics)
+    assert present <= logged and not (absent & logged)
+    lora = [p for n, p in trainer.model.named_parameters() if "lora_B" in n]
+    assert all(p.grad is not None for p in lora)
