@@ -43,6 +43,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import os
+
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM's INFO lines would bury the progress bars
     from pathlib import Path
 
     from robalign.atomic import atomic_write_jsonl

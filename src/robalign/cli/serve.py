@@ -72,6 +72,8 @@ def run(args) -> int:
     if args.print_command:
         print(shlex.join(cmd))
         return 0
-    os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")  # else vLLM reserves a large share of RAM on CPU
+    from robalign.eval.engines import EngineArgs
+
+    EngineArgs().apply_env()  # on CPU: 1 GiB KV cache and no reserved core unless the environment says otherwise
     print("serving: " + shlex.join(cmd), file=sys.stderr, flush=True)
     os.execv(cmd[0], cmd)  # the server owns the process (signals, exit code) from here

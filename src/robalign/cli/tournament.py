@@ -13,6 +13,9 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    import os
+
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM's INFO lines would bury the progress bars
     from robalign.eval.config import load_tournament
     from robalign.eval.tournament import run_tournament
 

@@ -30,8 +30,12 @@ class EngineArgs:
     enforce_eager: bool = field(False, help="vLLM: no CUDA graphs / compilation (faster start, slower decode).")
     max_loras: int = field(1, help="vLLM: adapters in one batch (we generate one adapter at a time).")
     max_lora_rank: Optional[int] = field(None, help="vLLM: largest LoRA rank; default: from the adapters' configs.")
-    cpu_kvcache_space: Optional[int] = field(None, help="CPU only: GiB for vLLM's KV cache (env VLLM_CPU_KVCACHE_SPACE); null = leave the environment.")
-    cpu_reserved_cpus: Optional[int] = field(None, help="CPU only: cores vLLM keeps for itself (env VLLM_CPU_NUM_OF_RESERVED_CPU; 0 on small machines); null = leave the environment.")
+    cpu_kvcache_space: Optional[int] = field(
+        None, help="CPU only: GiB for vLLM's KV cache (env VLLM_CPU_KVCACHE_SPACE); null = the environment's value, else 1. "
+        "(Unset, vLLM claims 90% of RAM and refuses to start when other processes use memory.)")
+    cpu_reserved_cpus: Optional[int] = field(
+        None, help="CPU only: cores vLLM keeps for itself (env VLLM_CPU_NUM_OF_RESERVED_CPU); null = the environment's value, else 0 "
+        "(vLLM's default reserves one core: half of a 2-core machine).")
     hf_batch_size: int = field(32, help="hf backend: prompts per generate() call.")
     seed: int = field(0, help="Engine seed.")
 
@@ -46,11 +50,17 @@ class EngineArgs:
             raise ConfigError(file, f"{path}.hf_batch_size", "an integer >= 1", got=repr(self.hf_batch_size))
 
     def apply_env(self) -> None:
-        """Set the vLLM CPU variables this config names (before the engine starts)."""
+        """Set vLLM's CPU variables before the engine starts: the config's values, else the
+        environment's, else robalign's CPU defaults (1 GiB KV cache, no reserved core)."""
+        import torch
+
         if self.cpu_kvcache_space is not None:
             os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(self.cpu_kvcache_space)
         if self.cpu_reserved_cpus is not None:
             os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.cpu_reserved_cpus)
+        if not torch.cuda.is_available():
+            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
+            os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
 
     def resolved_dtype(self) -> str:
         from robalign.config.hardware import resolve_torch_dtype
