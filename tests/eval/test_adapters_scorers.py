@@ -162,3 +162,33 @@ def test_demo_config_loads_with_bundled_benchmarks():
     assert [b.name for b in cfg.benchmarks] == ["sort", "reverse", "count", "max", "add", "safety"]
     assert cfg.ranking.n_sims == 1000 and cfg.engine.cpu_reserved_cpus == 0
     assert {b.scorer for b in cfg.benchmarks} == {"verify", "safety"}
+
+
+@pytest.mark.parametrize("case", ["not_an_adapter", "missing_model", "eliminate_too_big", "missing_data"])
+def test_tournament_bad_input_is_one_line_before_any_generation(case, tmp_path, data_dir, test_model_dir, lora_dir, capsys):
+    from robalign.cli.main import main
+
+    models = [{"name": "base", "model": str(test_model_dir)}, {"name": "lora", "model": str(test_model_dir), "adapter": str(lora_dir)}]
+    data = str(data_dir / "bench" / "sort.jsonl")
+    ranking = {"n_sims": 100, "eliminate": [0]}
+    expect = {
+        "not_an_adapter": "no adapter_config.json",
+        "missing_model": "base model directory not found",
+        "eliminate_too_big": "ranking.eliminate: expected levels <= 0 with 2 models",
+        "missing_data": "benchmark sort data not found",
+    }[case]
+    if case == "not_an_adapter":
+        models[1]["adapter"] = str(test_model_dir)
+    elif case == "missing_model":
+        models[0]["model"] = str(tmp_path / "nowhere")
+    elif case == "eliminate_too_big":
+        ranking["eliminate"] = [0, 1]
+    else:
+        data = str(tmp_path / "missing.jsonl")
+    p = tmp_path / "t.yaml"
+    p.write_text(json.dumps({"output_dir": str(tmp_path / "out"), "models": models, "ranking": ranking,
+                             "benchmarks": [{"name": "sort", "data": data, "scorer": "verify"}]}))
+    code = main(["tournament", str(p), "--no-progress"])
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert code == 2 and err[-1].startswith("robalign tournament: error:") and expect in err[-1], err
+    assert not (tmp_path / "out" / "generations").exists()  # failed before generating anything

@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import os
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +49,8 @@ def check_models(entries: list[Entry], file: str | None) -> list[str]:
     warnings = []
     for e in entries:
         looks_local = e.model.startswith((".", "/", "~")) or Path(e.model).exists() or e.model.count("/") != 1
+        if not looks_local and os.environ.get("HF_HUB_OFFLINE") == "1":
+            raise UserError(f"{file}: model {e.name}: {e.model} is not a local directory, and HF_HUB_OFFLINE=1 forbids downloading it")
         if looks_local and not Path(e.model).is_dir():
             raise UserError(f"{file}: model {e.name}: base model directory not found: {e.model}")
         if looks_local and not (Path(e.model) / "config.json").is_file():
