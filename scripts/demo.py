@@ -78,7 +78,10 @@ def _relocate(recipe: str, root: str) -> list[str]:
     for key, spec in (data.get("data") or {}).items():
         if isinstance(spec, dict):
             paths[f"data.{key}.path"] = spec.get("path")
-    return [f"{k}={root}/{v}" for k, v in paths.items() if isinstance(v, str) and v.startswith(("artifacts/", "runs/"))]
+    sets = [f"{k}={root}/{v}" for k, v in paths.items() if isinstance(v, str) and v.startswith(("artifacts/", "runs/"))]
+    if isinstance((data.get("data") or {}).get("eval"), dict):
+        sets.append("data.eval.max_samples=64")  # evaluation passes dominate a 3-step run
+    return sets
 
 
 def _tournament_output_dir(config: str) -> str:
@@ -101,6 +104,9 @@ def _relocated_tournament(config: str, root: str) -> str:
         return value
 
     data = move(yaml.safe_load((REPO / config).read_text()))
+    for bench in data.get("benchmarks", []):
+        bench["max_items"] = 16  # an untrained test model babbles to max_tokens: keep generation short
+    data.setdefault("sampling", {})["max_tokens"] = 16
     out = REPO / root / Path(config).name
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(data, sort_keys=False))

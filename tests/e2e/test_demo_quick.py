@@ -1,0 +1,39 @@
+"""The shortened demo: the same pipeline as `make demo` (model, data, SFT, safety SFT, DPO,
+LCPO-DPO, SimPO, LCPO-SimPO, C-AdvIPO, tournament) on the test-size model with 3 steps per
+training stage. Proves the stages connect, the leaderboard covers every model, the report is
+written, and a second run skips every stage."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.mark.slow
+def test_quick_demo_end_to_end_and_rerun_skips(tmp_path):
+    root = tmp_path.relative_to(REPO) if tmp_path.is_relative_to(REPO) else tmp_path
+    cmd = [sys.executable, "scripts/demo.py", "--quick", "--root", str(root)]
+    env = dict(os.environ)
+    first = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=3000)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+
+    board = json.loads((tmp_path / "runs/tiny/tournament/leaderboard.json").read_text())
+    names = {row["model"] for row in board["rows"]}
+    assert {"sft", "safety_sft", "dpo_plain", "dpo_lcpo", "simpo_plain", "simpo_lcpo", "cadv_ipo"} <= names, names
+    assert (tmp_path / "runs/tiny/tournament/report.html").stat().st_size > 10_000
+    for run in ("dpo_lcpo", "cadv_ipo"):
+        lines = (tmp_path / "runs/tiny" / run / "metrics.jsonl").read_text().splitlines()
+        assert lines and all(json.loads(line)["step"] >= 0 for line in lines)
+    assert any("lcpo/eta" in json.loads(line) for line in (tmp_path / "runs/tiny/dpo_lcpo/metrics.jsonl").read_text().splitlines())
+
+    second = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    skipped = [line for line in second.stdout.splitlines() if "up to date, skipped" in line]
+    assert len(skipped) == 11, second.stdout
