@@ -159,6 +159,7 @@ def main(argv=None) -> int:
     p.add_argument("--greedy-only", metavar="MODEL_DIR")
     p.add_argument("--em-only", action="store_true", help="only the EM fit on the SFT model's margins (no training)")
     p.add_argument("--seeds", type=int, default=None)
+    p.add_argument("--first-seed", type=int, default=0)
     p.add_argument("--steps", type=int, default=None)
     p.add_argument("--variants", default=None, help="comma-separated subset of: " + ", ".join(VARIANTS))
     p.add_argument("--kinds", default=None)
@@ -190,7 +191,7 @@ def main(argv=None) -> int:
         for rate in rates:
             for variant in variants:
                 rs = [run_one(Path(args.out) / f"{kind}{rate}-{variant.replace(' ', '_').replace('/', '_')}-s{s}", kind, rate, variant, s,
-                              steps, args.extra) for s in range(seeds)]
+                              steps, args.extra) for s in range(args.first_seed, args.first_seed + seeds)]
                 results += rs
                 mean = lambda k: (sum(r[k] for r in rs) / len(rs)) if all(r[k] is not None for r in rs) else None  # noqa: E731
                 fmt = lambda v, w: f"{v:{w}.3f}" if v is not None else " " * (w - 1) + "-"  # noqa: E731
