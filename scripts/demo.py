@@ -26,11 +26,18 @@ REPO = Path(__file__).resolve().parents[1]
 ROBALIGN = [sys.executable, "-m", "robalign"]
 
 
+class StageFailed(RuntimeError):
+    def __init__(self, message: str, code: int):
+        super().__init__(message)
+        self.code = code
+
+
 @dataclass
 class Stage:
     name: str
     command: list[str]
     output: str  # a file that exists only when the stage finished
+    run_dir: str | None = None  # a training run's folder: moved aside when the stage must rerun
     needs: list[str] = field(default_factory=list)  # names of upstream stages
     files: list[str] = field(default_factory=list)  # input files whose content matters (recipes, configs)
 
@@ -42,6 +49,18 @@ def _hash(stage: Stage, stamps: dict[str, str]) -> str:
     for n in stage.needs:
         h.update(stamps.get(n, "missing").encode())
     return h.hexdigest()[:16]
+
+
+def _move_aside(run_dir: str | None) -> None:
+    """A stale run folder (its inputs changed) goes to <dir>.previous: the trainer refuses to
+    start over a folder with checkpoints, and the last results stay inspectable."""
+    if run_dir and (REPO / run_dir).exists():
+        import shutil
+
+        previous = REPO / f"{run_dir}.previous"
+        shutil.rmtree(previous, ignore_errors=True)
+        (REPO / run_dir).rename(previous)
+        print(f"  inputs changed: previous run moved to {previous.relative_to(REPO)}", flush=True)
 
 
 def run_stages(stages: list[Stage], root: Path, env: dict, force: bool = False) -> dict[str, float]:
@@ -58,8 +77,11 @@ def run_stages(stages: list[Stage], root: Path, env: dict, force: bool = False) 
             print(f"{header}: up to date, skipped ({stage.output})", flush=True)
         else:
             print(f"\n{header}: {' '.join(stage.command[2:] if stage.command[:2] == ROBALIGN[:2] else stage.command)}", flush=True)
+            _move_aside(stage.run_dir)
             t0 = time.perf_counter()
-            subprocess.run(stage.command, cwd=REPO, env=env, check=True)
+            code = subprocess.run(stage.command, cwd=REPO, env=env).returncode
+            if code:
+                raise StageFailed(f"demo: stage {stage.name} failed (exit {code}); its output is above. Fix it and rerun: finished stages are skipped.", code)
             timings[stage.name] = time.perf_counter() - t0
             stamp.write_text(digest)
             print(f"{header}: done in {timings[stage.name]:.0f} s", flush=True)
@@ -125,7 +147,7 @@ def train_stage(name: str, recipe: str, needs: list[str], root: str | None) -> S
         for s in _relocate(recipe, root) + QUICK_STEPS:
             cmd += ["--set", s]
         out = f"{root}/{out}"
-    return Stage(name, cmd, f"{out}/tokenizer_config.json", needs=needs, files=[recipe])
+    return Stage(name, cmd, f"{out}/tokenizer_config.json", run_dir=out, needs=needs, files=[recipe])
 
 
 def demo_stages(quick_root: str | None) -> list[Stage]:
@@ -153,7 +175,7 @@ def demo_stages(quick_root: str | None) -> list[Stage]:
     cmd = [*ROBALIGN, "tournament", tournament]
     if quick_root:  # the same config, relocated under quick_root, fewer simulations
         tournament = _relocated_tournament(tournament, quick_root)
-        cmd = [*ROBALIGN, "tournament", tournament, "--set", "ranking.n_sims=2000", "--set", "ranking.n_bootstrap=20"]
+        cmd = [*ROBALIGN, "tournament", tournament, "--set", "ranking.n_sims=2000", "--set", "ranking.n_bootstrap=100"]
     out_dir = _tournament_output_dir(tournament)
     stages.append(Stage("tournament", cmd, f"{out_dir}/report.html", needs=[r[0] for r in recipes], files=["eval/tournaments/demo.yaml"]))
     return stages
@@ -168,7 +190,11 @@ def main(argv: list[str] | None = None) -> int:
     quick_root = args.root if args.quick else None
     env = dict(os.environ, HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", HF_HUB_DISABLE_TELEMETRY="1")
     t0 = time.perf_counter()
-    run_stages(demo_stages(quick_root), REPO / (quick_root or "artifacts"), env, force=args.force)
+    try:
+        run_stages(demo_stages(quick_root), REPO / (quick_root or "artifacts"), env, force=args.force)
+    except StageFailed as err:
+        print(err, file=sys.stderr)
+        return err.code
     print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s")
     return 0
 
