@@ -59,10 +59,10 @@ class Budget:
         return f"K{self.steps}_e{self.epsilon:g}"
 
 
-# Measured on the demo model (safety-SFT baseline): K=10 gave ASR 0 up to eps 0.5, K=30 eps 1.0
-# gave ASR ~0.5. The grid spans "paper budget" to "breaks an undefended model", so every model's
-# robustness is measured somewhere between ASR 0 and 1.
-DEFAULT_GRID = (Budget(10, 0.1), Budget(10, 0.5), Budget(30, 1.0))
+# Measured on demo-size safety-SFT models (step eps_abs/64): K=10 ASR ~0 (eps <= 1), K=30 eps 1.0
+# ASR 0.28-0.8 depending on the SFT run, K=60 eps 1.0 ~0.4 on the one K=30 hardly broke. The grid
+# spans "paper-like budget" to "breaks an undefended model", so robustness is measured between.
+DEFAULT_GRID = (Budget(10, 0.1), Budget(30, 1.0), Budget(60, 1.0))
 
 
 def parse_grid(text: str) -> list[Budget]:
