@@ -78,6 +78,8 @@ def test_report_renders_in_headless_chromium(tmp_path, run_chromium):
     assert "http://" not in text and "https://" not in text  # self-contained: nothing to fetch
     n_imgs = text.count("<img ")
     assert n_imgs == 4 + len(entries)  # 4 tournament plots + one training-curve figure per trained model
+    top = board["rows"][0]["model"]
+    assert f"Leader by Swiss expected score: <b>{top}</b>" in text
     assert text.index("id='leaderboard'") < text.index("id='scores'") < text.index("id='ranks'") < text.index("id='training'")
 
     url = html_path.resolve().as_uri()

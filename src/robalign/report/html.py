@@ -16,7 +16,8 @@ body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif;
 main { max-width: 1180px; margin: 0 auto; padding: 20px 28px 48px; }
 h1 { font-size: 26px; margin: 10px 0 4px; }
 h2 { font-size: 19px; margin: 34px 0 8px; border-bottom: 1px solid #d9dde3; padding-bottom: 4px; }
-p.sub { color: #5b6573; margin: 0 0 14px; }
+p.sub { color: #5b6573; margin: 0 0 10px; }
+p.summary { margin: 0 0 6px; font-size: 15.5px; }
 section { background: #fff; border: 1px solid #e3e6ea; border-radius: 8px; padding: 6px 18px 16px; margin-top: 18px; }
 table { border-collapse: collapse; width: auto; min-width: 55%; font-size: 14px; font-variant-numeric: tabular-nums; }
 table.wide { width: 100%; }
@@ -135,6 +136,24 @@ def agreement_table(board: dict) -> str:
     return _table(["Kendall tau", *a["methods"]], body)
 
 
+def summary(board: dict) -> str:
+    """Three facts a reader wants first: who leads (and how surely), who is brittle, do the methods agree."""
+    rows = board["rows"]
+    if not rows:
+        return ""
+    top = rows[0]
+    brittle = max(rows, key=lambda r: r["failure_sensitivity"])
+    taus = [v for i, row in enumerate(board["agreement"]["kendall_tau"]) for j, v in enumerate(row) if j > i and v is not None]
+    parts = [f"Leader by Swiss expected score: <b>{html.escape(str(top['model']))}</b> "
+             f"(E[S] {top['expected_score']:.2f}, first in {100 * top['p_first']:.0f}% of simulated tournaments)."]
+    if brittle["failure_sensitivity"] > 0:
+        parts.append(f"Most failure-sensitive: <b>{html.escape(str(brittle['model']))}</b> "
+                     f"(loses {brittle['failure_sensitivity']:.2f} expected points when {brittle['eliminate']} models are eliminated per round).")
+    if taus:
+        parts.append(f"Kendall tau between the ranking methods: {min(taus):.2f} to {max(taus):.2f}.")
+    return "<p class='summary'>" + " ".join(parts) + "</p>"
+
+
 def render_html(board: dict, figs: dict[str, Path], curves: dict[str, tuple[Path, str]], *, title: str) -> str:
     s = board["settings"]
     sub = (f"{len(board['models'])} models · {len(board['benchmarks'])} benchmarks · {len(board['rounds'])} rounds · "
@@ -144,6 +163,7 @@ def render_html(board: dict, figs: dict[str, Path], curves: dict[str, tuple[Path
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
         f"<title>{html.escape(title)}</title><style>{CSS}</style><script>{CHECK_JS}</script></head><body><main>",
         f"<h1>{html.escape(title)}</h1><p class='sub'>{html.escape(sub)}</p>",
+        summary(board),
     ]
     if board.get("warnings"):
         parts.append("<section><h2>Warnings</h2>" + "".join(f"<div class='warn'>{html.escape(w)}</div>" for w in board["warnings"]) + "</section>")
