@@ -52,12 +52,14 @@ def _hash(stage: Stage, stamps: dict[str, str]) -> str:
 
 
 def _move_aside(run_dir: str | None) -> None:
-    """A stale run folder (its inputs changed) goes to <dir>.previous: the trainer refuses to
-    start over a folder with checkpoints, and the last results stay inspectable."""
+    """A stale run folder (its inputs changed) goes to a hidden sibling `.previous-<name>`: the
+    trainer refuses to start over a folder with checkpoints, the last results stay inspectable,
+    and the tournament's adapter glob (runs/tiny/*) does not pick it up."""
     if run_dir and (REPO / run_dir).exists():
         import shutil
 
-        previous = REPO / f"{run_dir}.previous"
+        path = REPO / run_dir
+        previous = path.parent / f".previous-{path.name}"
         shutil.rmtree(previous, ignore_errors=True)
         (REPO / run_dir).rename(previous)
         print(f"  inputs changed: previous run moved to {previous.relative_to(REPO)}", flush=True)
