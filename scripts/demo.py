@@ -114,6 +114,10 @@ def _tournament_output_dir(config: str) -> str:
     return yaml.safe_load((REPO / config).read_text())["output_dir"]
 
 
+def _quick_tournament_path(root: str) -> str:
+    return f"{root}/demo.yaml"
+
+
 def _relocated_tournament(config: str, root: str) -> str:
     """Write a copy of a tournament config whose artifacts/ and runs/ paths live under `root`."""
     import yaml
@@ -131,7 +135,7 @@ def _relocated_tournament(config: str, root: str) -> str:
     for bench in data.get("benchmarks", []):
         bench["max_items"] = 16  # an untrained test model babbles to max_tokens: keep generation short
     data.setdefault("sampling", {})["max_tokens"] = 16
-    out = REPO / root / Path(config).name
+    out = REPO / _quick_tournament_path(root)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(yaml.safe_dump(data, sort_keys=False))
     return str(out.relative_to(REPO))
@@ -197,7 +201,11 @@ def main(argv: list[str] | None = None) -> int:
     except StageFailed as err:
         print(err, file=sys.stderr)
         return err.code
-    print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s")
+    out_dir = REPO / _tournament_output_dir(_quick_tournament_path(quick_root) if quick_root else "eval/tournaments/demo.yaml")
+    board = out_dir / "leaderboard.md"
+    if board.exists():
+        print("\n" + board.read_text().strip())
+    print(f"\ndemo finished in {time.perf_counter() - t0:.0f} s; report: {(out_dir / 'report.html').relative_to(REPO)}")
     return 0
 
 
