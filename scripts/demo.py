@@ -131,7 +131,11 @@ def _relocated_tournament(config: str, root: str) -> str:
             return {k: move(v) for k, v in value.items()}
         return value
 
-    data = move(yaml.safe_load((REPO / config).read_text()))
+    data = yaml.safe_load((REPO / config).read_text())
+    # benchmark definitions kept in their own files are inlined, so their data paths move too
+    from_files = [b for f in data.pop("benchmark_files", None) or [] for b in yaml.safe_load((REPO / f).read_text())]
+    data["benchmarks"] = from_files + (data.get("benchmarks") or [])  # files first, as the tournament does
+    data = move(data)
     for bench in data.get("benchmarks", []):
         bench["max_items"] = 16  # an untrained test model babbles to max_tokens: keep generation short
     data.setdefault("sampling", {})["max_tokens"] = 16
