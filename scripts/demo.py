@@ -91,6 +91,13 @@ def run_stages(stages: list[Stage], root: Path, env: dict, force: bool = False) 
     return timings
 
 
+def _moved(value, root: str):
+    """The path under `root` when `value` is one of the demo's outputs (artifacts/, runs/)."""
+    if isinstance(value, str) and value.startswith(("artifacts/", "runs/")):
+        return f"{root}/{value}"
+    return value
+
+
 def _relocate(recipe: str, root: str) -> list[str]:
     """`--set` overrides that move a recipe's artifacts/ and runs/ paths under `root`."""
     import yaml
@@ -102,7 +109,7 @@ def _relocate(recipe: str, root: str) -> list[str]:
     for key, spec in (data.get("data") or {}).items():
         if isinstance(spec, dict):
             paths[f"data.{key}.path"] = spec.get("path")
-    sets = [f"{k}={root}/{v}" for k, v in paths.items() if isinstance(v, str) and v.startswith(("artifacts/", "runs/"))]
+    sets = [f"{k}={_moved(v, root)}" for k, v in paths.items() if _moved(v, root) != v]
     if isinstance((data.get("data") or {}).get("eval"), dict):
         sets.append("data.eval.max_samples=64")  # evaluation passes dominate a 3-step run
     return sets
@@ -123,8 +130,8 @@ def _relocated_tournament(config: str, root: str) -> str:
     import yaml
 
     def move(value):
-        if isinstance(value, str) and value.startswith(("artifacts/", "runs/")):
-            return f"{root}/{value}"
+        if isinstance(value, str):
+            return _moved(value, root)
         if isinstance(value, list):
             return [move(v) for v in value]
         if isinstance(value, dict):

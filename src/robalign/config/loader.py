@@ -112,12 +112,10 @@ def _check_method_data(recipe: Recipe, file: str) -> None:
 def _check_paths(recipe: Recipe, file: str) -> None:
     from robalign.data.loading import check_source
 
-    from robalign.data.loading import is_local
-
     for key in ("model_name_or_path", "tokenizer_name_or_path", "ref_model_name_or_path"):
         value = getattr(recipe.model, key)
-        if value and is_local(value) and not Path(value).expanduser().exists():
-            raise ConfigError(file, f"model.{key}", f"file not found: {value}")
+        if value:
+            check_source(value, file, f"model.{key}")
     for key in ("train", "eval", "safety", "utility"):
         spec = getattr(recipe.data, key)
         if spec is not None:
