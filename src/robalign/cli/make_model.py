@@ -7,7 +7,7 @@ from robalign.models.factory import SIZES
 
 def register(sub) -> None:
     p = sub.add_parser("make-model", help="build a tiny Llama-architecture model + tokenizer from scratch")
-    p.add_argument("--size", choices=sorted(SIZES), default="demo", help="test ~1M, demo ~5M, small ~29M parameters")
+    p.add_argument("--size", choices=sorted(SIZES), default="demo", help="test and demo ~0.9M (same geometry), small ~29M parameters")
     p.add_argument("--out", required=True, help="output directory (HF format)")
     p.add_argument("--seed", type=int, default=0, help="weight-initialisation seed")
     p.set_defaults(func=run)

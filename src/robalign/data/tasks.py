@@ -2,7 +2,7 @@
 
 Each family generates prompts whose right answer a program can check exactly, and a
 *near-miss* wrong answer (the rejected side of a preference pair). The formats were chosen
-so a ~5M-parameter model can learn them from scratch on two CPU cores: digits are single
+so a ~1M-parameter model can learn them from scratch on two CPU cores: digits are single
 tokens (the tokenizer splits digits) and letters are separated by spaces, so the model never
 has to spell a BPE chunk.
 
