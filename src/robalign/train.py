@@ -160,12 +160,12 @@ def dry_run(recipe, training: dict, args_obj, hw) -> int:
 
 def run(opts) -> int:
     from robalign.config import load_recipe
-    from robalign.config.hardware import detect, resolve_training_args
+    from robalign.config.hardware import detect, launcher_precision, resolve_training_args
     from robalign.trainers.run_dir import last_complete_checkpoint
 
     recipe = load_recipe(opts.recipe, opts.overrides, check_paths=True)
     hw = detect()
-    training = resolve_training_args(recipe.training, hw)
+    training = resolve_training_args(recipe.training, hw, launcher_precision())
     args_obj = training_args(recipe, training)
     if opts.dry_run:
         return dry_run(recipe, training, args_obj, hw)

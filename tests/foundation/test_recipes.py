@@ -9,7 +9,7 @@ import yaml
 
 from robalign.cli.main import main
 from robalign.config import load_recipe
-from robalign.config.hardware import Hardware, resolve_training_args
+from robalign.config.hardware import Hardware, launcher_precision, resolve_training_args
 from robalign.errors import ConfigError
 
 
@@ -142,3 +142,10 @@ def test_hardware_resolution_keeps_explicit_values():
     assert resolve_training_args({}, gpu)["bf16"] is True and resolve_training_args({}, gpu)["gradient_checkpointing"] is True
     assert resolve_training_args({"gradient_checkpointing": True}, cpu)["gradient_checkpointing"] is True
     assert json.dumps(resolve_training_args({"fp16": True}, gpu)) == json.dumps({"fp16": True, "bf16": False, "gradient_checkpointing": True})
+    # accelerate launch's mixed_precision (its config file) wins where the recipe is silent: DeepSpeed
+    # refuses to start when its bf16 and the trainer's disagree; the recipe still wins over both
+    assert resolve_training_args({}, cpu, "bf16")["bf16"] is True
+    assert resolve_training_args({}, gpu, "no")["bf16"] is False
+    assert resolve_training_args({}, gpu, "fp16")["fp16"] is True and resolve_training_args({}, gpu, "fp16")["bf16"] is False
+    assert resolve_training_args({"bf16": False}, cpu, "bf16")["bf16"] is False
+    assert launcher_precision({"ACCELERATE_MIXED_PRECISION": "BF16"}) == "bf16" and launcher_precision({}) is None

@@ -5,6 +5,10 @@ that either fails ("Your setup doesn't support bf16/gpu") or crawls: bf16 was 3-
 than fp32 on the AVX2-only machines measured here, and checkpointing cost ~1.7x step time on
 tiny models. So when the recipe does not say, robalign decides: bf16 on GPUs that support it,
 fp32 on CPU; gradient checkpointing on GPU (memory), off on CPU. What the recipe sets is kept.
+
+Under `accelerate launch` the accelerate config's `mixed_precision` (ACCELERATE_MIXED_PRECISION)
+is the user's explicit choice and wins over the hardware default: DeepSpeed refuses to start when
+its bf16 setting and the trainer's disagree (measured: zero3.yaml's bf16 against fp32 on CPU).
 """
 
 from __future__ import annotations
@@ -41,13 +45,22 @@ def cpu_has_fast_bf16() -> bool:
     return "amx_bf16" in flags or "avx512_bf16" in flags
 
 
-def resolve_training_args(training: dict, hw: Hardware | None = None) -> dict:
-    """Fill bf16/fp16/gradient_checkpointing/use_cpu from the hardware where the recipe is silent."""
+def launcher_precision(environ: dict | None = None) -> str | None:
+    """The mixed precision `accelerate launch` was given (config file or --mixed_precision), if any."""
+    import os
+
+    value = (environ if environ is not None else os.environ).get("ACCELERATE_MIXED_PRECISION", "").lower()
+    return value if value in ("no", "fp16", "bf16") else None
+
+
+def resolve_training_args(training: dict, hw: Hardware | None = None, launcher: str | None = None) -> dict:
+    """Fill bf16/fp16/gradient_checkpointing/use_cpu where the recipe is silent: precision from
+    the launcher's mixed_precision when there is one, else from the hardware."""
     hw = hw or detect()
     out = dict(training)
     if "bf16" not in out and "fp16" not in out:
-        out["bf16"] = hw.use_bf16
-        out["fp16"] = False
+        out["bf16"] = launcher == "bf16" if launcher else hw.use_bf16
+        out["fp16"] = launcher == "fp16"
     out.setdefault("bf16", False)
     out.setdefault("fp16", False)
     out.setdefault("gradient_checkpointing", hw.cuda)
