@@ -126,8 +126,8 @@ def main(argv=None) -> int:
 
     # ---- table ----
     key = f"K{grid[-1].steps}_e{grid[-1].epsilon:g}"
-    n_steps = steps or "the recipe's max_steps of"
-    print(f"\nbench_adv ({'quick' if args.quick else 'full'}): {n_steps} training steps per arm, "
+    n_steps = f"{steps} training steps per arm" if steps else "each arm trained for its recipe's max_steps"
+    print(f"\nbench_adv ({'quick' if args.quick else 'full'}): {n_steps}, "
           f"{results['arms']['baseline']['n_harmful']} held-out harmful prompts, budget {key} (step eps_abs/64)")
     head = f"{'arm':<16}{'ASR':>6}{'tgtCE':>7}{'refusal':>8}{'ref@atk':>8}{'other':>7}{'over-ref':>9}{'benign':>7}{'utility':>8}"
     print(head)
