@@ -12,7 +12,7 @@ in training): ASR and target CE at the budgets, clean refusal, over-refusal and 
 benign look-alikes, utility accuracy on the benchmark files. Step time: an adversarial step
 (cadv_ul) over a control step (identical but no attack), both measured in this run.
 
-    python scripts/bench_adv.py [--quick] [--out runs/bench_adv]
+    python scripts/bench_adv.py [--quick] [--seed N] [--steps N] [--out runs/bench_adv]
 
 Prerequisites (the demo chain): make-model demo, `robalign data all`, `robalign data
 safety-sft`, recipes/tiny/sft, recipes/tiny/safety_sft.
@@ -80,11 +80,12 @@ def evaluate(name, base, adapter, rows, bench, grid, cache: Path):
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--quick", action="store_true", help="fewer training steps (unless --steps), half the test prompts, one budget")
+    p.add_argument("--quick", action="store_true", help="half the test prompts, 40 items per benchmark, one budget")
     p.add_argument("--base", default="runs/tiny/safety_sft")
     p.add_argument("--data", default="artifacts/data")
     p.add_argument("--out", default=None)
-    p.add_argument("--steps", type=int, default=None, help="training steps per arm (default: the recipes' own max_steps; quick 40)")
+    p.add_argument("--steps", type=int, default=None, help="training steps per arm (default: the recipes' own max_steps)")
+    p.add_argument("--seed", type=int, default=None, help="training seed of every arm (default: the recipes' seed)")
     p.add_argument("--arms", default=DEFAULT_ARMS, help="comma-separated subset of " + ",".join(ARMS))
     args = p.parse_args(argv)
     os.chdir(ROOT)
@@ -98,8 +99,10 @@ def main(argv=None) -> int:
     if not (base / "config.json").exists():
         sys.exit(f"{base}: no model. Build the demo chain first: robalign train recipes/tiny/sft/config.yaml && "
                  "robalign data safety-sft --out artifacts/data && robalign train recipes/tiny/safety_sft/config.yaml")
-    steps = args.steps or (40 if args.quick else None)
-    out = Path(args.out or ("runs/bench_adv_quick" if args.quick else "runs/bench_adv"))
+    # quick mode keeps the recipes' steps: at 40 steps (warm-up + cosine) the arms were still
+    # mid-disruption (utility 0.30-0.37 vs 0.505, C-AdvIPO clean refusal 0.775) and the bar failed
+    steps = args.steps
+    out = Path(args.out or ("runs/bench_adv_quick" if args.quick else "runs/bench_adv") + (f"_seed{args.seed}" if args.seed is not None else ""))
     data = Path(args.data)
     rows = [json.loads(x) for x in (data / "safety_test.jsonl").read_text().splitlines()]
     if args.quick:
@@ -113,13 +116,14 @@ def main(argv=None) -> int:
     # (ASR 0.475); K=30 only 0.09. The criteria are judged at the last (strongest) budget.
     grid = [Budget(60, 1.0)] if args.quick else [Budget(30, 1.0), Budget(60, 1.0)]
 
-    results = {"steps": steps, "quick": args.quick, "arms": {}, "seconds_per_step": {}}
+    results = {"steps": steps, "seed": args.seed, "quick": args.quick, "arms": {}, "seconds_per_step": {}}
     t0 = time.perf_counter()
     tag = "quick" if args.quick else "full"
     results["arms"]["baseline"] = evaluate("baseline", base, None, rows, bench, grid, out / f"baseline_report_{tag}.json")
     for name in [a for a in args.arms.split(",") if a]:
         recipe, overrides = ARMS[name]
-        results["seconds_per_step"][name] = train_arm(name, recipe, overrides, out, base, steps)
+        seeded = overrides + ([f"training.seed={args.seed}"] if args.seed is not None else [])
+        results["seconds_per_step"][name] = train_arm(name, recipe, seeded, out, base, steps)
         results["arms"][name] = evaluate(name, base, out / name, rows, bench, grid, out / name / f"report_{tag}.json")
         atomic_write_json(out / "results.json", results)
     results["wall_seconds"] = time.perf_counter() - t0
