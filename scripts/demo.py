@@ -42,10 +42,20 @@ class Stage:
     files: list[str] = field(default_factory=list)  # input files whose content matters (recipes, configs)
 
 
+def _content(path: Path) -> bytes:
+    """What of an input file the stamp covers: a YAML file by its parsed value, so editing a
+    comment in a recipe does not retrain the stage; any other file byte for byte."""
+    if path.suffix in (".yaml", ".yml"):
+        import yaml
+
+        return json.dumps(yaml.safe_load(path.read_text()), sort_keys=True).encode()
+    return path.read_bytes()
+
+
 def _hash(stage: Stage, stamps: dict[str, str]) -> str:
     h = hashlib.sha256(json.dumps(stage.command).encode())
     for f in stage.files:
-        h.update((REPO / f).read_bytes())
+        h.update(_content(REPO / f))
     for n in stage.needs:
         h.update(stamps.get(n, "missing").encode())
     return h.hexdigest()[:16]

@@ -37,3 +37,22 @@ def test_quick_demo_end_to_end_and_rerun_skips(tmp_path):
     assert second.returncode == 0, second.stderr[-3000:]
     skipped = [line for line in second.stdout.splitlines() if "up to date, skipped" in line]
     assert len(skipped) == 11, second.stdout
+
+
+def test_stage_stamp_ignores_yaml_comments_but_not_values(tmp_path):
+    """Editing a recipe's comment must not retrain a stage; changing a value must."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("demo_script", REPO / "scripts/demo.py")
+    demo = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("demo_script", demo)  # dataclasses look their module up while it loads
+    spec.loader.exec_module(demo)
+    recipe = tmp_path / "config.yaml"
+
+    def digest(text: str) -> str:
+        recipe.write_text(text)
+        return demo._hash(demo.Stage("s", ["robalign", "train", str(recipe)], "out", files=[str(recipe)]), {})
+
+    base = digest("training:\n  max_steps: 100  # a comment\n")
+    assert digest("# a new header\ntraining:\n  max_steps: 100   # reworded\n") == base
+    assert digest("training:\n  max_steps: 101\n") != base
