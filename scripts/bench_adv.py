@@ -42,20 +42,24 @@ DEFAULT_ARMS = "control,cadv_ul,cadv_ipo_paper,cadv_ipo"
 
 
 def train_arm(name, recipe, overrides, out_dir, base, steps) -> float:
-    """Train one arm (skipped when its adapter exists); returns seconds per step from its metrics."""
+    """Train one arm (reused when trained from the same recipe and overrides); returns seconds per step."""
     from robalign.train import main as train_main
 
     run = out_dir / name
-    if not (run / "adapter_model.safetensors").exists():
+    sets = [f"training.output_dir={run}", f"model.model_name_or_path={base}", *overrides]
+    if steps:  # otherwise the recipe's own max_steps
+        sets += [f"training.max_steps={steps}", f"training.save_steps={steps}"]
+    # an arm is reused only when it was trained from the same recipe content and overrides
+    key = {"recipe": (ROOT / recipe).read_text(), "sets": sets}
+    done = run / "bench_key.json"
+    if not ((run / "adapter_model.safetensors").exists() and done.exists() and json.loads(done.read_text()) == key):
         import shutil
 
         shutil.rmtree(run, ignore_errors=True)
-        sets = [f"training.output_dir={run}", f"model.model_name_or_path={base}", *overrides]
-        if steps:  # otherwise the recipe's own max_steps
-            sets += [f"training.max_steps={steps}", f"training.save_steps={steps}"]
         code = train_main([str(ROOT / recipe), *[x for s in sets for x in ("--set", s)]])
         if code != 0:
             sys.exit(f"training {name} failed ({code})")
+        done.write_text(json.dumps(key))
     final = [json.loads(x) for x in (run / "metrics.jsonl").read_text().splitlines() if "train_runtime" in x][-1]
     return final["train_runtime"] / final["step"]
 
@@ -66,7 +70,9 @@ def evaluate(name, base, adapter, rows, bench, grid, cache: Path):
     from robalign.attacks.evaluate import robustness_report
     from robalign.cli.attack_eval import load_model
 
-    key = {"grid": [[b.steps, b.epsilon] for b in grid], "n_rows": len(rows), "n_bench": sum(len(v) for v in bench.values())}
+    weights = Path(base) / "model.safetensors"  # a retrained base invalidates every cached report
+    key = {"grid": [[b.steps, b.epsilon] for b in grid], "n_rows": len(rows), "n_bench": sum(len(v) for v in bench.values()),
+           "base": [str(base), weights.stat().st_mtime_ns if weights.exists() else None]}
     if cache.exists():
         old = json.loads(cache.read_text())
         if old.get("eval_key") == key:
