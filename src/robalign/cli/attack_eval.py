@@ -24,32 +24,18 @@ def register(sub) -> None:
 
 
 def load_model(model: str, adapter: str | None):
-    """Base model (+ merged adapter) in fp32 on CPU / the best dtype on GPU, and its tokenizer."""
+    """Base model with the adapter merged in (the attack differentiates one plain module), in the
+    hardware's dtype, and its tokenizer; a missing path is one line naming its flag."""
     from pathlib import Path
 
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from robalign.config.hardware import resolve_torch_dtype
-    from robalign.errors import UserError
-
     from robalign.data.loading import is_local
+    from robalign.errors import UserError
+    from robalign.eval.inference import load_for_inference
 
     for flag, path in (("--model", model), ("--adapter", adapter)):
         if path and is_local(path) and not Path(path).exists():
             raise UserError(f"{flag}: not found: {path}")
-    if adapter and Path(adapter).is_dir() and not (Path(adapter) / "adapter_config.json").exists():
-        raise UserError(f"--adapter: no adapter_config.json in {adapter} (a full model goes in --model)")
-    tok_src = adapter if adapter and (Path(adapter) / "tokenizer_config.json").exists() else model
-    tokenizer = AutoTokenizer.from_pretrained(tok_src)
-    net = AutoModelForCausalLM.from_pretrained(model, dtype=getattr(torch, resolve_torch_dtype("auto")))
-    if adapter:
-        from peft import PeftModel
-
-        net = PeftModel.from_pretrained(net, adapter).merge_and_unload()
-    if torch.cuda.is_available():
-        net = net.cuda()
-    return net, tokenizer
+    return load_for_inference(model, adapter, merge=True)
 
 
 def run(args) -> int:

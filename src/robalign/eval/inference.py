@@ -5,11 +5,13 @@
 
 The adapter is checked against the base first (a one-line error for a directory that is not an
 adapter, or an adapter trained for another model), the dtype comes from the hardware (fp32 on
-CPUs without fast bf16), and the model is returned in eval mode.
+CPUs without fast bf16), the tokenizer is the adapter's own when it carries one, and the model
+is returned in eval mode.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional
 
 
@@ -25,7 +27,9 @@ def load_for_inference(base: str, adapter: Optional[str] = None, *, dtype: str =
         check_adapter(adapter, base)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     model = AutoModelForCausalLM.from_pretrained(base, dtype=getattr(torch, resolve_torch_dtype(dtype))).to(device)
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    # a training run saves its tokenizer beside the adapter (it may have added tokens): prefer it
+    has_own = adapter is not None and (Path(adapter) / "tokenizer_config.json").is_file()
+    tokenizer = AutoTokenizer.from_pretrained(adapter if has_own else base)
     if adapter is not None:
         from peft import PeftModel
 
