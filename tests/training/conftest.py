@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -11,11 +10,6 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="session")
-def pref_rows(data_dir):
-    return [json.loads(x) for x in (data_dir / "prefs_uniform_0.3.jsonl").read_text().splitlines()]
 
 
 @pytest.fixture()
@@ -55,11 +49,6 @@ def base_args(out, **kw):
                 per_device_train_batch_size=8, seed=0)
     base.update(kw)
     return base
-
-
-def write_recipe(path: Path, text: str) -> Path:
-    path.write_text(text)
-    return path
 
 
 def run_module(args: list[str], env_extra: dict | None = None, timeout: int = 600, cwd=REPO) -> subprocess.CompletedProcess:

@@ -29,7 +29,7 @@ def safety_sft_rows(seed: int = 0, n_tasks: int = 3_000, n_harmful: int = 600, n
     harmful = [r for r in train if r["kind"] == "harmful"]
     benign = [r for r in train if r["kind"] == "benign"]
     rng = random.Random(seed + 4242)
-    rows = [{"prompt": r["prompt"], "completion": r["completion"], "family": r["family"]} for r in sft_rows(seed + 1, n_tasks, harmful_fraction=0.0)]
+    rows = sft_rows(seed + 1, n_tasks, harmful_fraction=0.0)  # already {prompt, completion, family}
     rows += [{"prompt": h["prompt"], "completion": h["refusal"], "family": "harmful"} for h in (harmful[i % len(harmful)] for i in range(n_harmful))]
     rows += [{"prompt": b["prompt"], "completion": b["answer"], "family": b["family"]} for b in (benign[i % len(benign)] for i in range(n_benign))]
     rng.shuffle(rows)
@@ -38,7 +38,7 @@ def safety_sft_rows(seed: int = 0, n_tasks: int = 3_000, n_harmful: int = 600, n
 
 def utility_rows(seed: int = 0, n: int = 4_000) -> list[dict]:
     """Benign task rows {prompt, completion, family} for adversarial training (no harmful rows)."""
-    return [{"prompt": r["prompt"], "completion": r["completion"], "family": r["family"]} for r in sft_rows(seed + 2, n, harmful_fraction=0.0)]
+    return sft_rows(seed + 2, n, harmful_fraction=0.0)
 
 
 def write_safety_chain_data(out_dir: str | Path, seed: int = 0) -> dict[str, Path]:

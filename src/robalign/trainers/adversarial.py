@@ -20,6 +20,7 @@ ipo/margin, ipo/loss, rewards/chosen, rewards/rejected (length-normalised log-ra
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections import defaultdict
@@ -140,7 +141,7 @@ class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
         pairs = [(g, None) for g in groups]
         if self.ref_model is not None:
             net = self.ref_model
-            ctx = torch.no_grad()
+            ctx = contextlib.nullcontext()  # the method already runs under no_grad
         else:
             net = self.accelerator.unwrap_model(self.model)
             ctx = net.disable_adapter()
