@@ -27,44 +27,23 @@ for var, val in {"HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HUB_DISA
     os.environ.setdefault(var, val)
 
 sys.path.insert(0, str(REPO / "src"))
-FAMILIES = ["sort", "reverse", "count", "max", "add"]
 
 
 def greedy_accuracy(model_dir: str | Path, bench_dir: str | Path = REPO / "artifacts/data/bench", max_new_tokens: int = 24,
-                    batch_size: int = 100, limit: int | None = None) -> dict[str, float]:
-    """Greedy exact match per task family (+ 'mean') with HF generate; loads an adapter dir too."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from robalign.data.verifiers import verify
+                    batch_size: int = 100) -> dict[str, float]:
+    """Greedy exact match per task family, + 'mean' over families, for a model or an adapter dir
+    (robalign's own loading and verifiers: `robalign.attacks.evaluate.utility_accuracy`)."""
+    from robalign.attacks.evaluate import read_bench_dir, utility_accuracy
+    from robalign.cli.attack_eval import load_model
 
     model_dir = Path(model_dir)
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    if (model_dir / "adapter_config.json").exists():
-        from peft import AutoPeftModelForCausalLM
-
-        model = AutoPeftModelForCausalLM.from_pretrained(model_dir).merge_and_unload()
+    adapter_cfg = model_dir / "adapter_config.json"
+    if adapter_cfg.exists():
+        model, tok = load_model(json.loads(adapter_cfg.read_text())["base_model_name_or_path"], str(model_dir))
     else:
-        model = AutoModelForCausalLM.from_pretrained(model_dir)
-    model.eval()
-    tok.padding_side = "left"
-    out = {}
-    for fam in FAMILIES:
-        rows = [json.loads(x) for x in (Path(bench_dir) / f"{fam}.jsonl").read_text().splitlines() if x.strip()]
-        rows = rows[:limit] if limit else rows
-        right = 0
-        for i in range(0, len(rows), batch_size):
-            chunk = rows[i : i + batch_size]
-            texts = [tok.apply_chat_template([{"role": "user", "content": r["prompt"]}], tokenize=False, add_generation_prompt=True)
-                     for r in chunk]
-            enc = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False)
-            with torch.no_grad():
-                gen = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
-                                     eos_token_id=tok.eos_token_id)
-            for r, g in zip(chunk, gen[:, enc["input_ids"].shape[1]:]):
-                right += verify(fam, tok.decode(g, skip_special_tokens=True), r["answer"])
-        out[fam] = right / len(rows)
-    out["mean"] = sum(out[f] for f in FAMILIES) / len(FAMILIES)
+        model, tok = load_model(str(model_dir), None)
+    out = dict(utility_accuracy(model, tok, read_bench_dir(bench_dir), batch_size, max_new_tokens)["per_family"])
+    out["mean"] = sum(out.values()) / len(out)
     return out
 
 
@@ -111,14 +90,10 @@ def run_one(out: Path, kind: str, rate: float, variant: str, seed: int, steps: i
 
 def em_table(kinds, rates) -> list[dict]:
     """eta fitted by EM on the SFT model's raw margins (the `reference` posterior at step 0), no training."""
-    import datasets
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from robalign.data.loading import to_conversational
     from robalign.noise import fit_reliability, weight_auc
-    from robalign.trainers.preference import PreferenceTrainer  # noqa: F401  (same tokenisation path as training)
-    from trl.trainer.dpo_trainer import DataCollatorForPreference
 
     model_dir = REPO / "runs/tiny/sft"
     tok = AutoTokenizer.from_pretrained(model_dir)
@@ -131,11 +106,11 @@ def em_table(kinds, rates) -> list[dict]:
             for i in range(0, len(rows), 200):
                 chunk = rows[i : i + 200]
                 scores = []
+                texts_p = [tok.apply_chat_template([{"role": "user", "content": r["prompt"]}], tokenize=False, add_generation_prompt=True) for r in chunk]
+                plen = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts_p]
                 for side in ("chosen", "rejected"):
-                    texts_p = [tok.apply_chat_template([{"role": "user", "content": r["prompt"]}], tokenize=False, add_generation_prompt=True) for r in chunk]
                     texts_f = [tok.apply_chat_template([{"role": "user", "content": r["prompt"]}, {"role": "assistant", "content": r[side]}], tokenize=False) for r in chunk]
                     enc = tok(texts_f, return_tensors="pt", padding=True, add_special_tokens=False)
-                    plen = [len(tok(t, add_special_tokens=False)["input_ids"]) for t in texts_p]
                     with torch.no_grad():
                         logp = torch.log_softmax(model(**enc).logits[:, :-1].float(), -1)
                     tgt = enc["input_ids"][:, 1:]
