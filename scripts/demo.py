@@ -150,7 +150,9 @@ def _relocated_tournament(config: str, root: str) -> str:
 
     data = yaml.safe_load((REPO / config).read_text())
     # benchmark definitions kept in their own files are inlined, so their data paths move too
-    from_files = [b for f in data.pop("benchmark_files", None) or [] for b in yaml.safe_load((REPO / f).read_text())]
+    from robalign.eval.config import read_benchmark_list
+
+    from_files = [b for f in data.pop("benchmark_files", None) or [] for b in read_benchmark_list(str(REPO / f))]
     data["benchmarks"] = from_files + (data.get("benchmarks") or [])  # files first, as the tournament does
     data = move(data)
     for bench in data.get("benchmarks", []):

@@ -139,14 +139,15 @@ def load_tournament(path: str, overrides: list[str] | None = None) -> Tournament
     for k, f in enumerate(files if isinstance(files, list) else []):
         if not isinstance(f, str) or not Path(f).is_file():
             raise ConfigError(str(path), f"benchmark_files[{k}]", f"file not found: {f}")
-        items = _read_list(f)
+        items = read_benchmark_list(f)
         bundled += items
     if bundled:
         data = {**data, "benchmarks": bundled + list(data.get("benchmarks") or [])}
     return from_dict(TournamentConfig, data, str(path), "")
 
 
-def _read_list(file: str) -> list:
+def read_benchmark_list(file: str) -> list:
+    """The benchmarks of a `benchmark_files` entry: a YAML list, or a mapping with `benchmarks:`."""
     import yaml
 
     try:
