@@ -132,3 +132,22 @@ def test_build_leaderboard_seed_streams_are_reproducible():
         i = "abcdef".index(row["model"])
         assert row["expected_score"] == base.expected_score[i]
         assert row["expected_score_elim"] == elim.expected_score[i]
+
+
+@pytest.mark.parametrize("eliminate", [0, 2])
+def test_build_leaderboard_hands_back_the_tournaments_behind_its_rows(eliminate):
+    """swiss_out returns the simulations the rows were computed from (the report uses them instead
+    of simulating again); with eliminate=0, level 0 is the rows' T=0 tournament, not the elim one."""
+    import numpy as np
+
+    from robalign.ranking import build_leaderboard
+
+    scores = np.random.default_rng(1).random((5, 3))
+    out = {}
+    rows = build_leaderboard(scores, list("abcde"), list("xyz"), n_sims=2_000, eliminate=eliminate, n_bootstrap=100, seed=3, swiss_out=out)
+    assert sorted(out) == sorted({0, eliminate})
+    for row in rows:
+        i = "abcde".index(row["model"])
+        assert row["expected_score"] == out[0].expected_score[i]
+        if eliminate:
+            assert row["expected_score_elim"] == out[eliminate].expected_score[i]

@@ -101,6 +101,7 @@ def build_leaderboard(
     pairing: str = "reference",
     n_bootstrap: int = 200,
     seed: int | np.random.Generator = 0,
+    swiss_out: dict | None = None,
 ) -> list[dict]:
     """One dict per model (keys :data:`ROW_KEYS`), sorted by E[S] without elimination, best first.
 
@@ -111,9 +112,11 @@ def build_leaderboard(
         n_sims, pairing: Swiss Monte Carlo settings (see :func:`swiss_tournament`).
         eliminate: the T of the failure-sensitivity tournament (E[S] at T=0 minus at T=eliminate).
         n_bootstrap: Bradley-Terry bootstrap resamples (benchmarks are the resampled items).
-        seed: one int/Generator. Contract (callers rely on it to reproduce a tournament exactly):
-            ``np.random.default_rng(seed).spawn(4)`` gives, in order, the streams of the T=0
-            tournament, the T=eliminate tournament, the Bradley-Terry bootstrap and the Elo replays.
+        seed: one int/Generator; ``np.random.default_rng(seed).spawn(4)`` gives, in order, the
+            streams of the T=0 tournament, the T=eliminate tournament, the Bradley-Terry bootstrap
+            and the Elo replays (a caller adding tournaments takes children 4, 5, ...).
+        swiss_out: when a dict, receives the SwissResult behind the rows at each level, {0: ...,
+            eliminate: ...}, so a caller reporting them does not simulate them again.
     """
     s = as_score_matrix(scores)
     models = _check_names(model_names, s.shape[0], "model")
@@ -123,6 +126,9 @@ def build_leaderboard(
 
     base = swiss_tournament(s, cols, n_sims=n_sims, eliminate=0, pairing=pairing, seed=rng_base)
     elim = swiss_tournament(s, cols, n_sims=n_sims, eliminate=eliminate, pairing=pairing, seed=rng_elim)
+    if swiss_out is not None:
+        swiss_out[eliminate] = elim
+        swiss_out[0] = base  # after: with eliminate=0 the rows' E[S] is `base`'s
     bt = bradley_terry(s, n_bootstrap=n_bootstrap, seed=rng_bt)
     el = elo(s, seed=rng_elo)
     ms, mr = mean_score(s), mean_rank(s)

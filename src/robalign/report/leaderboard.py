@@ -1,9 +1,9 @@
 """The tournament's leaderboard: every ranking of robalign.ranking in one JSON document + markdown.
 
 `rank_all` calls `robalign.ranking.build_leaderboard` for the per-model rows (Swiss E[S] at T=0
-and at the largest T, failure sensitivity, BT with CI, Elo, mean score/rank), adds the Swiss
-tournament at every other elimination level with the same seeding scheme (so the T=0 numbers
-and rank probabilities are the very simulations behind the rows), a Bradley-Terry fit on the
+and at the largest T, failure sensitivity, BT with CI, Elo, mean score/rank), takes the Swiss
+tournaments it ran (so the T=0 numbers and rank probabilities are the very simulations behind
+the rows), runs the other elimination levels, adds a Bradley-Terry fit on the
 per-item outcomes, and the Kendall tau between the methods.
 
 leaderboard.json keys:
@@ -37,18 +37,18 @@ def rank_all(cfg, entries, benches, scores, results, *, progress: bool = True) -
     levels = sorted(set(r.eliminate))
     t_max = levels[-1]
     bar = tqdm(total=len(levels) + 2, desc="rank", unit="step", disable=not progress, file=sys.stderr)
+    computed = {}  # the T=0 and T=t_max tournaments behind the rows
     rows = build_leaderboard(S, names, benches, cfg.rounds, n_sims=r.n_sims, eliminate=t_max, pairing=r.pairing,
-                             n_bootstrap=r.n_bootstrap, seed=r.seed)
+                             n_bootstrap=r.n_bootstrap, seed=r.seed, swiss_out=computed)
     bar.update(1)
     cols = resolve_rounds(cfg.rounds, benches)
-    others = [t for t in levels if t not in (0, t_max)]
-    # build_leaderboard seeds its T=0 and T=t_max tournaments with the first two of
-    # default_rng(seed).spawn(4); the same children reproduce them exactly, the rest get fresh ones.
+    others = [t for t in levels if t not in computed]
+    # build_leaderboard uses the first four of default_rng(seed).spawn(...); the other levels get the next ones
     children = np.random.default_rng(r.seed).spawn(4 + len(others))
-    streams = {0: children[0], t_max: children[1], **{t: children[4 + k] for k, t in enumerate(others)}}
+    streams = {t: children[4 + k] for k, t in enumerate(others)}
     swiss = {}
     for t in levels:
-        res = swiss_tournament(S, cols, n_sims=r.n_sims, eliminate=t, pairing=r.pairing, seed=streams[t])
+        res = computed[t] if t in computed else swiss_tournament(S, cols, n_sims=r.n_sims, eliminate=t, pairing=r.pairing, seed=streams[t])
         swiss[str(t)] = {"expected_score": res.expected_score.tolist(), "std_error": res.std_error.tolist(),
                          "rank_probs": res.rank_probs.tolist(), "expected_rank": res.expected_rank.tolist()}
         bar.update(1)
