@@ -23,6 +23,7 @@ from typing import Callable, Optional
 
 from robalign.atomic import atomic_write_jsonl, atomic_write_text
 from robalign.config.schema import to_dict
+from robalign.data.loading import is_local
 from robalign.errors import UserError
 from robalign.eval.adapters import check_adapter, trained_on_other_base
 from robalign.eval.cache import GenerationCache
@@ -48,7 +49,7 @@ def check_models(entries: list[Entry], file: str | None) -> list[str]:
     """One-line errors for missing models and bad adapters; warnings for adapters of another base."""
     warnings = []
     for e in entries:
-        looks_local = e.model.startswith((".", "/", "~")) or Path(e.model).exists() or e.model.count("/") != 1
+        looks_local = is_local(e.model)
         if not looks_local and os.environ.get("HF_HUB_OFFLINE") == "1":
             raise UserError(f"{file}: model {e.name}: {e.model} is not a local directory, and HF_HUB_OFFLINE=1 forbids downloading it")
         if looks_local and not Path(e.model).is_dir():

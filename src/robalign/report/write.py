@@ -11,10 +11,9 @@ from robalign.report.html import render_html
 
 def metrics_file(entry) -> Path | None:
     """A training run's metrics.jsonl next to the adapter (or the full model) the entry uses."""
-    for d in (entry.adapter, entry.model if entry.adapter is None else None):
-        if d and (Path(d) / "metrics.jsonl").is_file():
-            return Path(d) / "metrics.jsonl"
-    return None
+    run = entry.adapter if entry.adapter is not None else entry.model
+    path = Path(run) / "metrics.jsonl" if run else None
+    return path if path and path.is_file() else None
 
 
 def _slug(name: str) -> str:
