@@ -82,9 +82,8 @@ def main() -> None:
 
     hf = make_engine(str(model), EngineArgs(backend="hf", dtype="float32", hf_batch_size=args.hf_batch_size))
     ids = render_chat(hf.tokenizer, prompts(n))
-    hf.generate(ids[:4], SamplingArgs(max_tokens=4))  # warm-up
     for name, a in (("base", None), ("adapter", str(adapter))):
-        hf.generate(ids[:4], SamplingArgs(max_tokens=4), adapter=a)
+        hf.generate(ids[:4], SamplingArgs(max_tokens=4), adapter=a)  # warm-up (and loads the adapter)
         results[("hf", name)] = timed(hf, ids, sampling, a)
     hf.close()
     del hf
