@@ -56,7 +56,9 @@ def _adapter(out):
 
 
 def _eta(ckpt):
-    return torch.load(ckpt / "robalign_state.pt", weights_only=False)["lcpo"]["eta"]
+    from robalign.trainers.checkpointing import read_extra_state
+
+    return torch.tensor(read_extra_state(ckpt)["lcpo"]["eta"], dtype=torch.float64)
 
 
 @pytest.mark.slow
@@ -91,6 +93,15 @@ def test_run_directory_and_resume_equals_uninterrupted(tmp_path, test_model_dir,
     rows2 = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows2 if "loss" in r] == [1, 2, 3, 4, 5, 6]  # no duplicated steps after resume
     assert [r["lcpo/eta"] for r in rows2 if "loss" in r] == pytest.approx([r["lcpo/eta"] for r in train_rows], abs=1e-9)
+
+    # A planted pickle in place of the state file must be refused, not run (exit 2, no side effect).
+    from tests.training.test_checkpoint_safety import plant_malicious_state
+
+    (out / "adapter_model.safetensors").unlink()
+    (out / "checkpoint-6" / "robalign_state.json").unlink()
+    witness = plant_malicious_state(out / "checkpoint-6", tmp_path)
+    assert main([str(recipe), "--resume"]) == 2
+    assert not witness.exists()
 
 
 @pytest.mark.slow

@@ -76,14 +76,16 @@ class ReliabilityState:
         return out
 
     def state_dict(self) -> dict:
-        return {"eta": self.eta.clone(), "alpha": self.alpha, "eta_min": self.eta_min, "update": self.update,
+        """Plain Python values only (checkpoints store it as JSON; floats round-trip exactly)."""
+        return {"eta": self.eta.tolist(), "alpha": self.alpha, "eta_min": self.eta_min, "update": self.update,
                 "group_names": self.group_names, "temperature": self.temperature, "steps": self.steps,
                 "last_mean_weight": self.last_mean_weight}
 
     def load_state_dict(self, state: dict) -> None:
-        if state["eta"].numel() != self.n_groups:
-            raise ValueError(f"checkpoint has {state['eta'].numel()} reliability groups, this run {self.n_groups}")
-        self.eta = state["eta"].clone().to(torch.float64)
+        eta = torch.as_tensor(state["eta"], dtype=torch.float64).reshape(-1)  # a list (JSON) or a legacy tensor
+        if eta.numel() != self.n_groups:
+            raise ValueError(f"checkpoint has {eta.numel()} reliability groups, this run {self.n_groups}")
+        self.eta = eta.clone()
         self.temperature = float(state["temperature"])
         self.steps = int(state["steps"])
         self.last_mean_weight = float(state.get("last_mean_weight", float("nan")))
