@@ -32,6 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_train_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--resume", action="store_true", help="continue from the last complete checkpoint in training.output_dir")
     p.add_argument("--dry-run", action="store_true", help="build everything except the model weights, print a summary, exit")
+    p.add_argument("--overwrite", action="store_true", help="replace the earlier robalign run in training.output_dir (its checkpoints and outputs are deleted)")
 
 
 def training_args(recipe, training: dict):
@@ -161,7 +162,7 @@ def dry_run(recipe, training: dict, args_obj, hw) -> int:
 def run(opts) -> int:
     from robalign.config import load_recipe
     from robalign.config.hardware import detect, launcher_precision, resolve_training_args
-    from robalign.trainers.run_dir import last_complete_checkpoint
+    from robalign.trainers.run_dir import claim_run_dir
 
     recipe = load_recipe(opts.recipe, opts.overrides, check_paths=True)
     hw = detect()
@@ -169,47 +170,65 @@ def run(opts) -> int:
     args_obj = training_args(recipe, training)
     if opts.dry_run:
         return dry_run(recipe, training, args_obj, hw)
+    resolved = resolved_recipe_dict(recipe, training)
+    claim = claim_run_dir(Path(args_obj.output_dir), resolved, recipe.source, resume=opts.resume, overwrite=getattr(opts, "overwrite", False))
+    if claim.finished:
+        print(f"{args_obj.output_dir}: the run already finished at step {claim.finished}; nothing to do "
+              "(raise training.max_steps to train further)")
+        return 0
+    return train(recipe, training, args_obj, hw, resume_from=claim.resume_from, clear=claim.clear, fresh_dir=claim.fresh_dir)
 
-    out = Path(args_obj.output_dir)
-    ckpt = last_complete_checkpoint(out)
-    if opts.resume and ckpt is None:
-        raise UserError(f"{recipe.source}: --resume: no complete checkpoint in {out} (drop --resume to start fresh)")
-    if not opts.resume and ckpt is not None:
-        raise UserError(f"{recipe.source}: {out} already holds checkpoints ({ckpt.name}); pass --resume, or choose another training.output_dir")
-    return train(recipe, training, args_obj, hw, resume_from=ckpt if opts.resume else None)
 
+def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = False, fresh_dir: bool = False) -> int:
+    """Run the training. Nothing is written before the data, model and trainer are built; the run
+    folder is locked while this run writes it; a fresh run that fails with a user error before
+    its first checkpoint leaves no folder behind."""
+    import contextlib
+    import shutil
 
-def train(recipe, training: dict, args_obj, hw, resume_from=None) -> int:
     from accelerate import PartialState
     from transformers import set_seed
 
+    from robalign.outputs import DirLock, clear_dir
     from robalign.trainers import build_trainer
     from robalign.trainers.callbacks import MetricsJsonlCallback
     from robalign.trainers.data import load_split
-    from robalign.trainers.run_dir import run_info, write_resolved_recipe, write_run_info
+    from robalign.trainers.run_dir import last_complete_checkpoint, mark_finished, run_info, write_resolved_recipe, write_run_info
 
     state = PartialState()
     out = Path(args_obj.output_dir)
-    set_seed(args_obj.seed)  # before the model/LoRA init, which happens before Trainer seeds
-    tokenizer = load_tokenizer(recipe)
-    train_ds = load_split(recipe, "train")
-    eval_ds = load_split(recipe, "eval")
-    model = load_model(recipe, hw)
-    if state.is_main_process:
-        out.mkdir(parents=True, exist_ok=True)
-        if resume_from is None:
-            (out / "metrics.jsonl").unlink(missing_ok=True)
-        write_resolved_recipe(out, resolved_recipe_dict(recipe, training))
-        write_run_info(out, run_info(args_obj.seed, hw, state.num_processes))
-    trainer = build_trainer(
-        recipe, model=model, tokenizer=tokenizer, args=args_obj, train_dataset=train_ds, eval_dataset=eval_ds,
-        peft_config=peft_config(recipe), callbacks=[MetricsJsonlCallback(out)],
-    )
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    trainer.save_model(str(out))
-    if state.is_main_process:
-        tokenizer.save_pretrained(str(out))
-        print(f"done: {out}")
+    # every rank has checked the folder (run()) before any rank writes to it
+    state.wait_for_everyone()
+    with contextlib.ExitStack() as stack:
+        if state.is_main_process:
+            stack.enter_context(DirLock(out, f"{recipe.source}: training.output_dir"))
+            if clear:
+                clear_dir(out)
+        try:
+            set_seed(args_obj.seed)  # before the model/LoRA init, which happens before Trainer seeds
+            tokenizer = load_tokenizer(recipe)
+            train_ds = load_split(recipe, "train")
+            eval_ds = load_split(recipe, "eval")
+            model = load_model(recipe, hw)
+            trainer = build_trainer(
+                recipe, model=model, tokenizer=tokenizer, args=args_obj, train_dataset=train_ds, eval_dataset=eval_ds,
+                peft_config=peft_config(recipe), callbacks=[MetricsJsonlCallback(out)],
+            )
+            if state.is_main_process:
+                if resume_from is None:
+                    (out / "metrics.jsonl").unlink(missing_ok=True)
+                write_resolved_recipe(out, resolved_recipe_dict(recipe, training))
+                write_run_info(out, run_info(args_obj.seed, hw, state.num_processes))
+            trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
+        except UserError:
+            if state.is_main_process and fresh_dir and last_complete_checkpoint(out) is None:
+                shutil.rmtree(out, ignore_errors=True)  # this run made the folder: leave nothing half-written
+            raise
+        trainer.save_model(str(out))
+        if state.is_main_process:
+            tokenizer.save_pretrained(str(out))
+            mark_finished(out, trainer.state.global_step)
+            print(f"done: {out}")
     return 0
 
 

@@ -40,6 +40,18 @@ def run(args) -> int:
 
     from robalign.atomic import atomic_write_jsonl
     from robalign.data import synthetic
+    from robalign.outputs import check_output_dir, check_output_file
+
+    for flag in ("n", "n_sft", "n_prefs", "annotators"):
+        value = getattr(args, flag, None)
+        if value is not None and value < 1:
+            raise UserError(f"data {args.kind} --{flag.replace('_', '-')} {value}: expected an integer >= 1")
+    if args.seed < 0:
+        raise UserError(f"data {args.kind} --seed {args.seed}: expected an integer >= 0")
+    if args.kind in ("sft", "prefs"):
+        check_output_file(args.out, f"data {args.kind} --out")
+    else:
+        check_output_dir(args.out, f"data {args.kind} --out")
 
     if args.kind == "sft":
         rows = synthetic.sft_rows(args.seed, args.n)

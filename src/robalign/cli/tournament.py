@@ -9,6 +9,7 @@ def register(sub) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
                    help="override a config value (YAML-parsed), e.g. --set ranking.n_sims=1000 --set output_dir=runs/t; repeatable")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--overwrite", action="store_true", help="replace another tournament's results in output_dir (the same config re-runs in place without it)")
     p.set_defaults(func=run)
 
 
@@ -20,7 +21,7 @@ def run(args) -> int:
     from robalign.eval.tournament import run_tournament
 
     cfg = load_tournament(args.config, args.overrides)
-    res = run_tournament(cfg, args.config, progress=not args.no_progress)
+    res = run_tournament(cfg, args.config, progress=not args.no_progress, overwrite=args.overwrite)
     from robalign.ranking import format_markdown
 
     print(format_markdown(res.leaderboard["rows"]))

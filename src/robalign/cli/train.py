@@ -55,6 +55,18 @@ def launch_command(recipe, recipe_path: str, passthrough: list[str]) -> tuple[li
     return cmd + tail, {"ACCELERATE_USE_CPU": "1"}
 
 
+def _precheck_output_dir(recipe, args) -> None:
+    """The output-folder rules, checked once here so a refusal is one line from this process
+    rather than one error per rank wrapped in the launcher's traceback (each rank checks again)."""
+    from pathlib import Path
+
+    from robalign.trainers.run_dir import claim_run_dir
+
+    out = recipe.training.get("output_dir")
+    if out:  # the resume-mismatch part needs the resolved recipe: the ranks check it
+        claim_run_dir(Path(out), {}, recipe.source, resume=args.resume, overwrite=args.overwrite, check_recipe=False)
+
+
 def run(args) -> int:
     from robalign.config import load_recipe
     from robalign.train import run as train_run
@@ -63,6 +75,7 @@ def run(args) -> int:
     passthrough = [x for o in args.overrides for x in ("--set", o)]
     passthrough += ["--resume"] if args.resume else []
     passthrough += ["--dry-run"] if args.dry_run else []
+    passthrough += ["--overwrite"] if args.overwrite else []
     launch = None if args.dry_run else launch_command(recipe, args.recipe, passthrough)
     if launch is None:
         if args.print_command:
@@ -73,4 +86,5 @@ def run(args) -> int:
     if args.print_command:
         print(" ".join([*(f"{k}={v}" for k, v in env.items()), *cmd]))
         return 0
+    _precheck_output_dir(recipe, args)
     return subprocess.call(cmd, env={**os.environ, **env})

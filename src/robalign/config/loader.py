@@ -95,6 +95,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, check_path
         recipe.peft = _check_fields(recipe.peft, LoraConfig, file, "peft")
     if "output_dir" not in recipe.training:
         raise ConfigError(file, "training.output_dir", "missing key: output_dir (where the run writes its outputs)")
+    out = recipe.training["output_dir"]
+    if not isinstance(out, str) or not out.strip():  # TRL would silently write to ./trainer_output
+        raise ConfigError(file, "training.output_dir", "a folder path (where the run writes its outputs)", got=repr(out))
     _check_method_data(recipe, file)
     if check_paths:
         _check_paths(recipe, file)

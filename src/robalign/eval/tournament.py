@@ -25,7 +25,7 @@ from robalign.atomic import atomic_write_jsonl, atomic_write_text
 from robalign.config.schema import to_dict
 from robalign.data.loading import is_local
 from robalign.errors import UserError
-from robalign.eval.adapters import check_adapter, trained_on_other_base
+from robalign.eval.adapters import check_adapter
 from robalign.eval.cache import GenerationCache
 from robalign.eval.config import TournamentConfig, resolve_models
 from robalign.eval.generation import Entry, generate_all
@@ -45,9 +45,9 @@ def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def check_models(entries: list[Entry], file: str | None) -> list[str]:
-    """One-line errors for missing models and bad adapters; warnings for adapters of another base."""
-    warnings = []
+def check_models(entries: list[Entry], file: str | None) -> None:
+    """One-line errors for missing models and bad adapters (one trained on another base, even of the
+    same shapes, included), all before any engine starts."""
     for e in entries:
         looks_local = is_local(e.model)
         if not looks_local and os.environ.get("HF_HUB_OFFLINE") == "1":
@@ -57,11 +57,10 @@ def check_models(entries: list[Entry], file: str | None) -> list[str]:
         if looks_local and not (Path(e.model) / "config.json").is_file():
             raise UserError(f"{file}: model {e.name}: {e.model} holds no model (no config.json); is its training run finished?")
         if e.adapter:
-            cfg = check_adapter(e.adapter, e.model)
-            w = trained_on_other_base(cfg, e.model)
-            if w:
-                warnings.append(f"{e.name}: {w}")
-    return warnings
+            try:
+                check_adapter(e.adapter, e.model)
+            except UserError as err:
+                raise UserError(f"{file}: model {e.name}: {err}") from None
 
 
 def load_benchmarks(cfg: TournamentConfig) -> dict[str, list[dict]]:
@@ -70,6 +69,21 @@ def load_benchmarks(cfg: TournamentConfig) -> dict[str, list[dict]]:
         r = read_jsonl(b.data, what=f"benchmark {b.name} data")
         rows[b.name] = r[: b.max_items] if b.max_items else r
     return rows
+
+
+def check_attack_lengths(spec, rows: list[dict], entries: list[Entry]) -> None:
+    """The attack scorer's length check (robalign.attacks.evaluate.check_lengths) for each base
+    model, on its config and tokenizer only: a prompt too long fails before any generation."""
+    from transformers import AutoConfig, AutoTokenizer
+
+    from robalign.attacks.evaluate import MAX_NEW_TOKENS, check_lengths, split_rows
+
+    where = f"benchmark {spec.name} ({spec.data})"
+    harmful, _ = split_rows(rows, where)
+    numbers = [i for i, r in enumerate(rows) if r.get("kind") != "benign"]
+    for base in dict.fromkeys(e.model for e in entries):
+        check_lengths(AutoConfig.from_pretrained(base), AutoTokenizer.from_pretrained(base), harmful, MAX_NEW_TOKENS, where,
+                      targets=True, numbers=numbers)
 
 
 def score_matrix_csv(names: list[str], benches: list[str], scores: dict[str, dict[str, float]]) -> str:
@@ -81,6 +95,44 @@ def score_matrix_csv(names: list[str], benches: list[str], scores: dict[str, dic
     return buf.getvalue()
 
 
+SOURCE_FILE = "tournament_config.yaml"
+_TOURNAMENT_FILES = (SOURCE_FILE, "scores.csv", "items.jsonl", "leaderboard.json", "generations")
+
+
+def claim_output_dir(cfg: TournamentConfig, file: str | None, overwrite: bool) -> bool:
+    """May this tournament write `cfg.output_dir`? True when it must be emptied first (--overwrite).
+
+    The same tournament (the same config file, edited or not) re-runs in its folder: cached
+    generations are reused and a killed run resumes. Another tournament's results, or files robalign
+    did not write, are refused with one line unless --overwrite (which never empties a folder that
+    is not a tournament's)."""
+    from robalign.outputs import check_output_dir, is_empty_dir, refuse_unless_overwrite
+
+    what = f"{file}: output_dir" if file else "output_dir"
+    out = check_output_dir(cfg.output_dir, what)
+    if is_empty_dir(out):
+        return False
+    ours = any((out / f).exists() for f in _TOURNAMENT_FILES)
+    stamp = out / SOURCE_FILE
+    source = os.path.abspath(file) if file else None
+    if stamp.is_file() and source is not None:
+        import yaml
+
+        try:
+            recorded = (yaml.safe_load(stamp.read_text(encoding="utf-8")) or {}).get("source")
+        except (yaml.YAMLError, UnicodeDecodeError, AttributeError):
+            recorded = None
+        if recorded == source:
+            return False
+    if not ours:
+        if overwrite:
+            raise UserError(f"{what}: {out} holds files robalign did not write; --overwrite only replaces an earlier tournament's "
+                            "results: choose an empty or new output_dir")
+        refuse_unless_overwrite(out, what, "files robalign did not write", False)
+    refuse_unless_overwrite(out, what, "another tournament's results", overwrite, hint="or --set output_dir=... for a new folder")
+    return True
+
+
 def run_tournament(
     cfg: TournamentConfig,
     file: str | None = None,
@@ -89,14 +141,14 @@ def run_tournament(
     close_engines: bool = True,
     progress: bool = True,
     log: Callable[[str], None] = _log,
+    overwrite: bool = False,
 ) -> TournamentResult:
-    from tqdm.auto import tqdm
-
-    from robalign.eval.engines import make_engine
+    """Run the tournament in `cfg.output_dir`, locked against a second writer (see claim_output_dir)."""
+    from robalign.outputs import DirLock, clear_dir
 
     out = Path(cfg.output_dir)
     entries = resolve_models(cfg, file)
-    warnings = check_models(entries, file)
+    check_models(entries, file)
     too_big = [t for t in cfg.ranking.eliminate if t > len(entries) - 2]
     if too_big:  # checked before any generation: the ranking would refuse it at the very end
         from robalign.errors import ConfigError
@@ -104,6 +156,37 @@ def run_tournament(
         raise ConfigError(file, "ranking.eliminate", f"levels <= {len(entries) - 2} with {len(entries)} models (2 must stay to play); "
                           f"set e.g. --set ranking.eliminate=[0,{max(0, len(entries) - 2)}]", got=repr(cfg.ranking.eliminate))
     bench_rows = load_benchmarks(cfg)
+    for b in cfg.benchmarks:
+        if b.scorer == "attack":  # the attack runs after generation: check its prompts' lengths now
+            check_attack_lengths(b, bench_rows[b.name], entries)
+    clear = claim_output_dir(cfg, file, overwrite)
+    fresh = not out.exists()
+    with DirLock(out, f"{file}: output_dir" if file else "output_dir"):
+        if clear:
+            clear_dir(out)
+        import yaml
+
+        atomic_write_text(out / SOURCE_FILE, yaml.safe_dump({"source": os.path.abspath(file) if file else None,
+                                                             "config": to_dict(cfg)}, sort_keys=False))
+        try:
+            return _run(cfg, file, entries, bench_rows, engine_factory=engine_factory, close_engines=close_engines,
+                        progress=progress, log=log)
+        except UserError:
+            if fresh and not (out / "generations").exists():
+                import shutil
+
+                shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping: leave no half-made folder
+            raise
+
+
+def _run(cfg: TournamentConfig, file: str | None, entries: list[Entry], bench_rows: dict[str, list[dict]], *,
+         engine_factory, close_engines, progress, log) -> TournamentResult:
+    from tqdm.auto import tqdm
+
+    from robalign.eval.engines import make_engine
+
+    out = Path(cfg.output_dir)
+    warnings: list[str] = []
     names, benches = [e.name for e in entries], [b.name for b in cfg.benchmarks]
     log(f"tournament: {len(entries)} models x {len(benches)} benchmarks -> {out}")
 
@@ -111,10 +194,12 @@ def run_tournament(
     factory = engine_factory or (lambda model, adapters: make_engine(model, cfg.engine, adapters))
     cache = GenerationCache(cfg.cache_dir or out / "generations")
     gen_benches = {b.name: [r["prompt"] for r in bench_rows[b.name]] for b in cfg.benchmarks if b.needs_generation}
+    files = {b.name: b.data for b in cfg.benchmarks}
     outputs, gen_warn = generate_all(
         entries, gen_benches, cfg.sampling, cache, factory,
         backend=cfg.engine.backend, progress=progress, close_engines=close_engines, log=log,
-    ) if gen_benches else ({}, [])
+        max_model_len=cfg.engine.max_model_len, describe=lambda b, i: f"prompt {i + 1} of benchmark {b} ({files[b]})",
+    ) if gen_benches else ({}, [])  # every prompt's length is checked against each base before any engine starts
     warnings += gen_warn
 
     # 3. score

@@ -20,6 +20,7 @@ import platform
 import re
 import subprocess
 import sys
+from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
@@ -103,3 +104,123 @@ def last_complete_checkpoint(out_dir: str | Path) -> Path | None:
 
 def read_marker(checkpoint_dir: str | Path) -> dict:
     return json.loads((Path(checkpoint_dir) / COMPLETE_MARKER).read_text())
+
+
+# ----- claiming the folder: fresh, --resume or --overwrite ---------------------------------------
+#: Settings a resumed run may change: how long it trains and how it logs and saves, never what it
+#: optimises. Everything else must equal the checkpoint's run (a changed loss would train a hybrid).
+MAY_CHANGE_ON_RESUME = (
+    "training.max_steps", "training.num_train_epochs", "training.save_steps", "training.save_total_limit",
+    "training.logging_steps", "training.eval_steps", "training.report_to", "training.logging_dir", "training.run_name",
+    "training.disable_tqdm", "training.dataloader_num_workers", "training.per_device_eval_batch_size", "training.output_dir",
+    "launch.",
+)
+RUN_FILES = ("resolved_recipe.yaml", "run_info.json", "metrics.jsonl")
+
+
+@dataclass
+class RunDirClaim:
+    resume_from: Path | None = None  # the checkpoint to resume from
+    clear: bool = False  # --overwrite: empty the folder (under the run's lock) before writing
+    fresh_dir: bool = False  # the folder did not exist (or was empty): a failed start may remove it
+    finished: int | None = None  # --resume of a finished run: its final step, nothing to do
+
+
+def _flat(d: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in d.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict) and v:
+            out.update(_flat(v, key + "."))
+        else:
+            out[key] = v
+    return out
+
+
+def resume_mismatch(saved: dict, now: dict) -> tuple[str, object, object] | None:
+    """The first setting (dotted key, saved value, new value) that differs and may not change on resume."""
+    a, b = _flat(saved), _flat(now)
+    for key in sorted(set(a) | set(b)):
+        if key.startswith(MAY_CHANGE_ON_RESUME):
+            continue
+        if a.get(key) != b.get(key):
+            return key, a.get(key, "<unset>"), b.get(key, "<unset>")
+    return None
+
+
+def is_run_dir(path: Path) -> bool:
+    return any((path / f).exists() for f in RUN_FILES) or any(_CKPT.match(p.name) for p in path.iterdir())
+
+
+def claim_run_dir(out: Path, resolved: dict, source: str, *, resume: bool, overwrite: bool, check_recipe: bool = True) -> RunDirClaim:
+    """Decide what a run may do with `out`; refuse (one line) what would lose or mix up work.
+
+    - fresh: the folder is missing or empty;
+    - `--resume`: a complete checkpoint exists and the recipe equals the checkpoint run's in all but
+      MAY_CHANGE_ON_RESUME; a run that already finished is reported, not redone;
+    - `--overwrite`: the folder holds an earlier robalign run, which is deleted. A folder holding
+      anything else is never emptied, even with --overwrite (it may be a user's home).
+    """
+    from robalign.errors import UserError
+    from robalign.outputs import check_output_dir, is_empty_dir
+
+    what = f"{source}: training.output_dir"
+    check_output_dir(out, what)
+    if resume and overwrite:
+        raise UserError(f"{source}: --resume and --overwrite contradict each other; choose one")
+    ckpt = last_complete_checkpoint(out)
+    if resume:
+        if ckpt is None:
+            raise UserError(f"{source}: --resume: no complete checkpoint in {out} (drop --resume to start fresh)")
+        saved_path = out / "resolved_recipe.yaml"
+        if not check_recipe:
+            return RunDirClaim(resume_from=ckpt)
+        if saved_path.is_file():
+            saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
+            diff = resume_mismatch(saved, resolved)
+            if diff:
+                key, was, now = diff
+                raise UserError(f"{source}: --resume: {key} is {now!r} but the checkpoint's run used {was!r}; resume with the same "
+                                "recipe (only max_steps, epochs, logging and saving may change) or start a new run elsewhere")
+        info = _read_json(out / "run_info.json")
+        done = (info or {}).get("finished_at_step")
+        step = int(read_marker(ckpt).get("global_step", -1))
+        if done is not None and int(done) == step and _no_more_steps(resolved, saved if saved_path.is_file() else {}, step):
+            return RunDirClaim(finished=step)
+        return RunDirClaim(resume_from=ckpt)
+    if is_empty_dir(out):
+        return RunDirClaim(fresh_dir=True)
+    if not overwrite:
+        if ckpt is not None:
+            raise UserError(f"{what}: {out} already holds checkpoints ({ckpt.name}); pass --resume to continue that run, "
+                            "--overwrite to replace it, or choose another training.output_dir")
+        holds = "a training run" if is_run_dir(out) else "files robalign did not write"
+        raise UserError(f"{what}: {out} already holds {holds}; pass --overwrite to replace it, or choose another training.output_dir")
+    if not is_run_dir(out):
+        raise UserError(f"{what}: {out} holds files robalign did not write; --overwrite only replaces an earlier robalign run: "
+                        "choose an empty or new training.output_dir")
+    return RunDirClaim(clear=True)
+
+
+def _read_json(path: Path) -> dict | None:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def _no_more_steps(resolved: dict, saved: dict, step: int) -> bool:
+    """True when the recipe asks for no step beyond `step` (max_steps, or unchanged epochs)."""
+    now, before = resolved.get("training", {}), saved.get("training", {})
+    max_steps = now.get("max_steps", -1)
+    if isinstance(max_steps, int) and max_steps > 0:
+        return max_steps <= step
+    return now.get("num_train_epochs") == before.get("num_train_epochs")
+
+
+def mark_finished(out_dir: str | Path, step: int) -> None:
+    """Record in run_info.json that the run ended normally (final model saved) at `step`."""
+    path = Path(out_dir) / "run_info.json"
+    info = _read_json(path) or {}
+    info["finished_at_step"] = step
+    write_run_info(out_dir, info)
