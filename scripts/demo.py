@@ -37,7 +37,7 @@ class Stage:
     name: str
     command: list[str]
     output: str  # a file that exists only when the stage finished
-    run_dir: str | None = None  # a training run's folder: moved aside when the stage must rerun
+    run_dir: str | None = None  # a folder the stage owns (a run, the model): moved aside when the stage must rerun
     needs: list[str] = field(default_factory=list)  # names of upstream stages
     files: list[str] = field(default_factory=list)  # input files whose content matters (recipes, configs)
 
@@ -195,7 +195,8 @@ def demo_stages(quick_root: str | None) -> list[Stage]:
         ("cadv_ipo", "recipes/tiny/cadv_ipo/config.yaml", ["safety_sft"]),
     ]
     stages = [
-        Stage("model", [*ROBALIGN, "make-model", "--size", "test" if quick_root else "demo", "--out", f"{pre}artifacts/models/demo"], f"{pre}artifacts/models/demo/config.json"),
+        Stage("model", [*ROBALIGN, "make-model", "--size", "test" if quick_root else "demo", "--out", f"{pre}artifacts/models/demo"], f"{pre}artifacts/models/demo/config.json",
+              run_dir=f"{pre}artifacts/models/demo"),  # make-model refuses to overwrite: a stale model is moved aside
         Stage("data", [*ROBALIGN, "data", "all", "--out", data, *n], f"{data}/prefs_eval.jsonl"),
         Stage("safety_data", [*ROBALIGN, "data", "safety-sft", "--out", data], f"{data}/safety_sft.jsonl", needs=["data"]),
     ]
