@@ -1,19 +1,20 @@
 """Checks that a LoRA adapter directory is one and fits its base model.
 
 Why: vLLM and PEFT both fail late and obscurely on a wrong adapter (a shape error deep in a
-kernel), and a mismatched base of the same shapes fails not at all. We read only small files
-(adapter_config.json, the safetensors headers) and compare every LoRA matrix with the weight
-of the base model it attaches to.
+kernel), and a mismatched base of the same shapes fails not at all: it answers garbage. We read
+only small files (adapter_config.json, the safetensors headers) and compare every LoRA matrix
+with the weight of the base model it attaches to; then we compare the base's weight fingerprint
+(robalign.models.fingerprint) with the one of the base the adapter was trained on.
 """
 
 from __future__ import annotations
 
 import json
 import re
-import struct
 from pathlib import Path
 
 from robalign.errors import UserError
+from robalign.models.fingerprint import METHOD, fingerprint, read_record, safetensors_header
 
 #: LoRA ranks vLLM accepts for `max_lora_rank` (vllm.config.lora.MaxLoRARanks).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
@@ -21,9 +22,7 @@ VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
     """Tensor name -> shape, read from the file header only (8-byte length + JSON)."""
-    with open(path, "rb") as fh:
-        (n,) = struct.unpack("<Q", fh.read(8))
-        header = json.loads(fh.read(n))
+    header, _ = safetensors_header(path)
     return {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
 
 
@@ -76,27 +75,36 @@ _LORA_KEY = re.compile(r"^(?:base_model\.model\.)?(?P<module>.+)\.lora_(?P<which
 
 
 def check_adapter(adapter: str | Path, base: str | Path) -> dict:
-    """Raise UserError unless `adapter` is a PEFT adapter whose matrices fit `base`; return its config.
+    """Raise UserError unless `adapter` is a PEFT adapter trained for `base`; return its config.
 
-    Shapes are compared module by module: lora_A is (r, in_features) and lora_B is
-    (out_features, r) of the base weight (out_features, in_features) it attaches to. A module
-    missing from the base, or a different size, means the adapter was trained for another model.
+    Two checks, both on small reads: every LoRA matrix must fit the base weight it attaches to
+    (`_check_shapes`), and the base's weights must be the ones it was trained on
+    (`_check_base_weights`). A hub id as base is left to the engine (nothing local to read).
     """
     config = read_adapter_config(adapter)
+    if not Path(base).is_dir():
+        return config
+    _check_shapes(adapter, base, config)
+    _check_base_weights(adapter, base, config)
+    return config
+
+
+def _check_shapes(adapter: str | Path, base: str | Path, config: dict) -> None:
+    """lora_A is (r, in_features) and lora_B is (out_features, r) of the base weight
+    (out_features, in_features) it attaches to. A module missing from the base, or a different
+    size, means the adapter was trained for another model."""
     where = f"adapter {adapter}"
     trained_on = config.get("base_model_name_or_path")
     base_dir = Path(base)
-    if not base_dir.is_dir():
-        return config  # a hub id: nothing local to compare (the engine will check)
     base_cfg = json.loads((base_dir / "config.json").read_text()) if (base_dir / "config.json").is_file() else {}
     base_shapes = model_weight_shapes(base_dir)
     files = sorted(Path(adapter).glob("adapter_model*.safetensors"))
     if not files:
         if not list(Path(adapter).glob("adapter_model*.bin")):
             raise UserError(f"{where} has no adapter_model.safetensors; expected the weights next to adapter_config.json")
-        return config
+        return
     if base_shapes is None:
-        return config
+        return
     other = f"; adapter_config.json says it was trained on {trained_on}" if trained_on else ""
     for f in files:
         for key, shape in safetensors_shapes(f).items():
@@ -122,16 +130,30 @@ def check_adapter(adapter: str | Path, base: str | Path) -> dict:
                     f"adapter but {size} in the base (hidden_size {base_cfg.get('hidden_size', '?')}, "
                     f"vocab {base_cfg.get('vocab_size', '?')}){other}"
                 )
-    return config
 
 
-def trained_on_other_base(config: dict, base: str | Path) -> str | None:
-    """A warning when the adapter names a *different existing* local base (same shapes, so it loads):
-    e.g. an adapter trained on an SFT model applied to the untrained model it started from."""
-    trained_on = config.get("base_model_name_or_path")
-    if not trained_on:
-        return None
-    p, b = Path(trained_on), Path(base)
-    if p.is_dir() and b.is_dir() and p.resolve() != b.resolve():
-        return f"adapter was trained on {trained_on} but is applied to {base} (shapes fit, outputs may not mean much)"
-    return None
+def _check_base_weights(adapter: str | Path, base: str | Path, config: dict) -> None:
+    """Refuse a base of the right shapes but other weights (e.g. an adapter trained on an SFT model
+    applied to the untrained model it started from). The fingerprint recorded at training time
+    (robalign_adapter.json) decides; without one, a *different existing* local directory named by
+    adapter_config.json's base_model_name_or_path is fingerprinted instead (a copy of the same
+    weights passes). A hub id there, or no fingerprintable weights: nothing to compare, accepted."""
+    have = fingerprint(base)
+    if have is None:
+        return
+    rec = read_record(adapter)
+    if rec and rec.get("fingerprint") and rec.get("fingerprint_method") == METHOD:
+        trained_on, want = rec.get("base_model") or "?", rec["fingerprint"]
+        same_dir = rec.get("base_model_path") and Path(rec["base_model_path"]) == Path(base).resolve()
+    else:
+        trained_on = config.get("base_model_name_or_path")
+        if not trained_on or not Path(trained_on).is_dir() or Path(trained_on).resolve() == Path(base).resolve():
+            return
+        want, same_dir = fingerprint(trained_on), False
+        if want is None:
+            return
+    if want != have:
+        fix = ("was it retrained or overwritten since? retrain the adapter on it, or restore that base"
+               if same_dir else "pass the base it was trained on")
+        raise UserError(f"adapter {adapter} was trained on base {trained_on} (fingerprint {want[:12]}..), but {base} has "
+                        f"different weights{' now' if same_dir else ''} ({have[:12]}..): {fix}")
