@@ -14,8 +14,12 @@ def register(sub) -> None:
 
 def run(args) -> int:
     from robalign.config import check_data_columns, load_recipe
+    from robalign.config.hardware import detect, launcher_precision, resolve_training_args
+    from robalign.train import training_args
 
     recipe = load_recipe(args.recipe, args.overrides)
+    # TRL's/transformers' own argument checks, exactly as `train` builds the arguments
+    training_args(recipe, resolve_training_args(recipe.training, detect(), launcher_precision()))
     sizes = {} if args.no_data else check_data_columns(recipe)
     m = recipe.method
     what = m.name if m.name == "sft" else f"{m.name}/{m.loss_type}" + (f"+{m.noise_model}" if m.noise_model != "none" else "")

@@ -26,12 +26,28 @@ EXTRA_TRAINING_KEYS: dict[str, typing.Any] = {
 }
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """YAML's safe loader, but a key given twice in one mapping is an error: PyYAML silently keeps
+    the last one, so a second `training:` block would drop the first without a word."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise yaml.constructor.ConstructorError(None, None, f"the key {key!r} appears twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
 def read_yaml(path: str | Path) -> dict:
     p = Path(path)
     if not p.is_file():
         raise ConfigError(str(path), None, f"file not found: {path}")
     try:
-        data = yaml.safe_load(p.read_text())
+        data = yaml.load(p.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)  # noqa: S506 (a SafeLoader subclass)
+    except UnicodeDecodeError as err:
+        raise ConfigError(str(path), None, f"a UTF-8 text file (byte {err.start} is not UTF-8)") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}" if mark else None
@@ -101,6 +117,9 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, check_path
     _check_method_data(recipe, file)
     if check_paths:
         _check_paths(recipe, file)
+    from robalign.config.rules import check_rules
+
+    check_rules(recipe)
     return recipe
 
 
@@ -132,7 +151,7 @@ DATA_KINDS = {"train": None, "eval": None, "safety": "safety", "utility": "utili
 
 def check_data_columns(recipe: Recipe) -> dict[str, int]:
     """Open every dataset of the recipe and check its columns; returns {key: n_rows}."""
-    from robalign.data.loading import check_columns, load_dataset_spec
+    from robalign.data.loading import check_columns, check_rows, load_dataset_spec
 
     file = recipe.source
     kind_of_train = "sft" if recipe.method.name == "sft" else ("utility" if recipe.method.name == "cadv_ul" else "preference")
@@ -143,5 +162,6 @@ def check_data_columns(recipe: Recipe) -> dict[str, int]:
             continue
         ds = load_dataset_spec(spec, file, f"data.{key}")
         check_columns(ds, kind or kind_of_train, file, f"data.{key}", spec.path)
+        check_rows(ds, kind or kind_of_train, file, f"data.{key}", spec.path)
         sizes[key] = len(ds)
     return sizes

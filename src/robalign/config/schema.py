@@ -8,6 +8,7 @@ what was expected (`ConfigError`), and unknown keys get a "did you mean" from th
 from __future__ import annotations
 
 import dataclasses
+import math
 import difflib
 import types
 import typing
@@ -50,7 +51,9 @@ def coerce(value: Any, tp: Any, file: str | None, path: str) -> Any:
     if tp is Any or tp is object:
         return value
     origin = typing.get_origin(tp)
-    bad = lambda: ConfigError(file, path, _type_name(tp), got=repr(value))  # noqa: E731
+    # YAML 1.1 reads no/yes/on/off as booleans: say so where a string was expected
+    hint = " (YAML reads no/yes/on/off as booleans: quote the value, e.g. 'no')" if isinstance(value, bool) and "string" in _type_name(tp) else ""
+    bad = lambda: ConfigError(file, path, _type_name(tp), got=repr(value) + hint)  # noqa: E731
     if origin in (Union, types.UnionType):
         args = typing.get_args(tp)
         if value is None:
@@ -91,14 +94,16 @@ def coerce(value: Any, tp: Any, file: str | None, path: str) -> Any:
         if isinstance(value, float) and value.is_integer():
             return int(value)
         raise bad()
-    if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+    if tp is float:  # NaN is never a setting: it would pass every range check (nan <= 0 is False)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and not math.isnan(value):
             return float(value)
         if isinstance(value, str):
             try:
-                return float(value)
+                number = float(value)
             except ValueError:
                 raise bad() from None
+            if not math.isnan(number):
+                return number
         raise bad()
     if tp is str:
         if isinstance(value, str):

@@ -73,13 +73,11 @@ class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
         file = recipe.source
         if self.method not in ("cadv_ul", "cadv_ipo"):
             raise ConfigError(file, "method.name", "cadv_ul or cadv_ipo for the adversarial trainer", got=repr(self.method))
-        if self.method == "cadv_ipo" and recipe.method.loss_type != "ipo":
-            raise ConfigError(file, "method.loss_type", "ipo for method cadv_ipo (other losses under attack: method preference with adversarial.enabled)",
-                              got=repr(recipe.method.loss_type))
-        if recipe.data.train is not None or eval_dataset is not None or recipe.data.eval is not None:
-            key = "data.train" if recipe.data.train is not None else "data.eval"
-            raise ConfigError(file, key, f"no such dataset for {self.method}: harmful prompts go in data.safety, benign data in data.utility "
-                              "(evaluate with robalign attack-eval)")
+        from robalign.config.rules import check_method_rules
+
+        check_method_rules(recipe)  # the same rules validate applies
+        if eval_dataset is not None:
+            raise ConfigError(file, "data.eval", f"no such dataset for {self.method} (evaluate with robalign attack-eval)")
         rows = self._load_rows(recipe, args)
         if peft_config is not None:
             from peft import get_peft_model

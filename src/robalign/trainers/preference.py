@@ -46,14 +46,6 @@ from robalign.trainers.checkpointing import CompleteCheckpointMixin
 
 EXTRA_COLUMNS = ("label_flipped", "annotator_id", "weight")
 # TRL DPOConfig options this trainer does not implement: a recipe that sets them gets an error.
-UNSUPPORTED_TRAINING_KEYS = {
-    "loss_type": "set method.loss_type (dpo, ipo, simpo, cpo, cdpo, rdpo) instead",
-    "loss_weights": "one base loss per run (method.loss_type)",
-    "ld_alpha": "not implemented by robalign's preference trainer",
-    "f_divergence_type": "not implemented by robalign's preference trainer",
-    "use_weighting": "not implemented (WPO); for per-pair reliability priors use a `weight` data column",
-    "padding_free": "not implemented by robalign's preference trainer",
-}
 
 
 class ExtrasCollator:
@@ -139,14 +131,9 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
 
     # ----- setup ---------------------------------------------------------------------------
     def _check_recipe(self, recipe, args) -> None:
-        for key, why in UNSUPPORTED_TRAINING_KEYS.items():
-            if key in recipe.training:
-                raise ConfigError(recipe.source, f"training.{key}", f"no such setting here: {why}")
-        eps = args.label_smoothing
-        if self.loss_type == "rdpo" and not 0.0 <= eps < 0.5:
-            raise ConfigError(recipe.source, "training.label_smoothing", "rdpo's flip rate eps in [0, 0.5)", got=repr(eps))
-        if self.loss_type == "cdpo" and not 0.0 <= eps <= 0.5:
-            raise ConfigError(recipe.source, "training.label_smoothing", "cdpo's flip rate eps in [0, 0.5]", got=repr(eps))
+        from robalign.config.rules import check_method_rules
+
+        check_method_rules(recipe)  # the same rules validate applies (a recipe built in code skips load_recipe)
 
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()

@@ -1,0 +1,153 @@
+"""Rules a recipe can break beyond one field's type, checked in ONE place.
+
+`load_recipe` runs `check_rules` on every recipe, so `robalign validate`, `--dry-run` and `train`
+reject exactly the same recipes (the trainers call the same functions rather than keeping their
+own copies). Each rule is one line naming the file, the key and what was expected, and covers a
+mistake that would otherwise surface as a traceback deep in TRL/transformers/peft, or — worse —
+train silently wrong (`beta: -1` trains in reverse, `num_train_epochs: -1` saves an untrained
+adapter, `eval_strategy: steps` without eval data dies in `Trainer.__init__`).
+"""
+
+from __future__ import annotations
+
+import math
+from numbers import Real
+
+from robalign.errors import ConfigError
+
+#: TRL DPOConfig keys that robalign's preference trainer does not implement (and why).
+UNSUPPORTED_TRAINING_KEYS = {
+    "loss_type": "set method.loss_type (dpo, ipo, simpo, cpo, cdpo, rdpo) instead",
+    "loss_weights": "one base loss per run (method.loss_type)",
+    "ld_alpha": "not implemented by robalign's preference trainer",
+    "f_divergence_type": "not implemented by robalign's preference trainer",
+    "use_weighting": "not implemented (WPO); for per-pair reliability priors use a `weight` data column",
+    "padding_free": "not implemented by robalign's preference trainer",
+}
+
+_AT_LEAST_ONE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
+                 "max_length", "max_prompt_length", "max_completion_length")
+_STEP_INTERVALS = ("logging_steps", "save_steps", "eval_steps")  # transformers: >= 1 steps, or a ratio in (0, 1)
+
+
+def _number(value) -> bool:
+    return isinstance(value, Real) and not isinstance(value, bool)
+
+
+def check_rules(recipe) -> None:
+    """Raise ConfigError for the first rule `recipe` breaks."""
+    check_method_rules(recipe)
+    check_training_rules(recipe)
+    check_peft_rules(recipe)
+
+
+def check_method_rules(recipe) -> None:
+    """Which method may use which loss, keys and datasets."""
+    file, m, t = recipe.source, recipe.method, recipe.training
+    if m.name in ("preference", "cadv_ipo"):
+        for key, why in UNSUPPORTED_TRAINING_KEYS.items():
+            if key in t:
+                raise ConfigError(file, f"training.{key}", f"no such setting here: {why}")
+    eps = t.get("label_smoothing", 0.0)
+    if m.name == "preference" and m.loss_type == "rdpo" and not 0.0 <= eps < 0.5:
+        raise ConfigError(file, "training.label_smoothing", "rdpo's flip rate eps in [0, 0.5)", got=repr(eps))
+    if m.name == "preference" and m.loss_type == "cdpo" and not 0.0 <= eps <= 0.5:
+        raise ConfigError(file, "training.label_smoothing", "cdpo's flip rate eps in [0, 0.5]", got=repr(eps))
+    if m.name == "cadv_ipo" and m.loss_type != "ipo":
+        raise ConfigError(file, "method.loss_type", "ipo for method cadv_ipo (other losses under attack: method preference with "
+                          "adversarial.enabled)", got=repr(m.loss_type))
+    if m.name in ("cadv_ul", "cadv_ipo") and (recipe.data.train is not None or recipe.data.eval is not None):
+        key = "data.train" if recipe.data.train is not None else "data.eval"
+        raise ConfigError(file, key, f"no such dataset for {m.name}: harmful prompts go in data.safety, benign data in "
+                          "data.utility (evaluate with robalign attack-eval)")
+
+
+def check_training_rules(recipe) -> None:
+    """Ranges transformers/TRL check late (or never), and settings that need something else."""
+    file, t = recipe.source, recipe.training
+    lr = t.get("learning_rate")
+    if lr is not None and not (_number(lr) and math.isfinite(lr) and lr > 0):
+        raise ConfigError(file, "training.learning_rate", "a positive finite number", got=repr(lr))
+    for key in _AT_LEAST_ONE:
+        value = t.get(key)
+        if value is not None and not (_number(value) and value >= 1):
+            raise ConfigError(file, f"training.{key}", "a number >= 1", got=repr(value))
+    for key in _STEP_INTERVALS:
+        value = t.get(key)
+        if value is not None and not (_number(value) and math.isfinite(value) and value > 0):
+            raise ConfigError(file, f"training.{key}", "a number of steps >= 1 (or a ratio of the run in (0, 1))", got=repr(value))
+    max_steps = t.get("max_steps", -1)
+    if not (isinstance(max_steps, int) and (max_steps == -1 or max_steps >= 1)):
+        raise ConfigError(file, "training.max_steps", "an integer >= 1 (or -1: train num_train_epochs)", got=repr(max_steps))
+    epochs = t.get("num_train_epochs")
+    if max_steps == -1 and epochs is not None and not (_number(epochs) and math.isfinite(epochs) and epochs > 0):
+        raise ConfigError(file, "training.num_train_epochs", "a positive number of epochs (or set max_steps)", got=repr(epochs))
+    seed = t.get("seed")
+    if seed is not None and not (isinstance(seed, int) and 0 <= seed < 2**32):
+        raise ConfigError(file, "training.seed", "an integer in [0, 2**32)", got=repr(seed))
+    if recipe.method.name != "sft":
+        beta = t.get("beta")
+        if beta is not None and not (_number(beta) and math.isfinite(beta) and beta > 0):
+            raise ConfigError(file, "training.beta", "a positive finite number (a negative beta trains in reverse)", got=repr(beta))
+    strategy = t.get("eval_strategy", "no")
+    strategy = getattr(strategy, "value", strategy)
+    if strategy not in ("no", None) and recipe.data.eval is None:
+        raise ConfigError(file, "training.eval_strategy", "'no' when the recipe has no data.eval (or add data.eval)", got=repr(strategy))
+    _check_reporters(file, t.get("report_to"))
+
+
+def _check_reporters(file, report_to) -> None:
+    """Every integration in report_to is installed (transformers raises a RuntimeError traceback)."""
+    if report_to is None:
+        return
+    names = [report_to] if isinstance(report_to, str) else list(report_to)
+    from transformers.integrations import integration_utils
+
+    for name in names:
+        if name in ("none", "all"):
+            continue
+        available = getattr(integration_utils, f"is_{name}_available", None)
+        if available is not None and not available():
+            raise ConfigError(file, "training.report_to", f"installed reporters only: {name!r} is not installed "
+                              f"(pip install {name}, or drop it from report_to)", got=repr(names))
+
+
+def check_peft_rules(recipe) -> None:
+    """LoRA settings peft would reject with a traceback, and target modules that match nothing."""
+    p, file = recipe.peft, recipe.source
+    if p is None:
+        return
+    r = p.get("r", 8)
+    if not (isinstance(r, int) and not isinstance(r, bool) and r >= 1):
+        raise ConfigError(file, "peft.r", "a LoRA rank >= 1", got=repr(r))
+    alpha = p.get("lora_alpha", 8)
+    if not (_number(alpha) and math.isfinite(alpha) and alpha > 0):
+        raise ConfigError(file, "peft.lora_alpha", "a positive number", got=repr(alpha))
+    dropout = p.get("lora_dropout", 0.0)
+    if not (_number(dropout) and 0 <= dropout < 1):
+        raise ConfigError(file, "peft.lora_dropout", "a probability in [0, 1)", got=repr(dropout))
+    _check_target_modules(recipe)
+
+
+def _check_target_modules(recipe) -> None:
+    """Build the model on the meta device (no weights read) and let peft match the targets."""
+    from pathlib import Path
+
+    model_dir = Path(recipe.model.model_name_or_path)
+    if not (model_dir / "config.json").is_file():
+        return  # a hub id: checked when the model is loaded
+    import warnings
+
+    from accelerate import init_empty_weights
+    from peft import LoraConfig, get_peft_model
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(model_dir, trust_remote_code=recipe.model.trust_remote_code)
+    with init_empty_weights(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = AutoModelForCausalLM.from_config(config, trust_remote_code=recipe.model.trust_remote_code)
+        try:
+            get_peft_model(model, LoraConfig(**{"task_type": "CAUSAL_LM", **recipe.peft}))
+        except (ValueError, TypeError) as err:
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise ConfigError(recipe.source, "peft", f"LoRA settings that fit {model_dir} ({first[:200]})") from None
