@@ -96,6 +96,62 @@ def check_columns(ds, kind: str, file: str | None, key: str, path: str | None = 
     raise ConfigError(file, key, f"a {kind} dataset with columns {need}{where} (found: {', '.join(sorted(have)) or 'none'})")
 
 
+def text_columns(kind: str, names: list[str]) -> list[str]:
+    """The text columns a `kind` of data is trained or evaluated on (the ones check_rows checks)."""
+    if kind in ("sft", "utility"):
+        cols = ["prompt", "completion"] if "completion" in names else ["messages"]
+    else:
+        cols = {"preference": ["prompt", "chosen", "rejected"], "safety": ["prompt", "target", "refusal"], "benchmark": ["prompt"]}[kind]
+    return [c for c in cols if c in names]
+
+
+def _text_problem(value) -> str | None:
+    """Why `value` is not usable text (None when it is): a non-empty string, or a non-empty list
+    of chat messages {role, content} with string contents."""
+    if isinstance(value, str):
+        return None if value.strip() else "an empty string"
+    if isinstance(value, list) and value:
+        for m in value:
+            if not (isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)):
+                return f"a list that is not chat messages ({str(m)[:40]!r})"
+        return None
+    return "null" if value is None else f"{type(value).__name__} {str(value)[:40]!r}"
+
+
+def check_rows(ds, kind: str, file: str | None, key: str, path: str | None = None) -> None:
+    """Raise ConfigError (one line: file, key, row, column) for the first value that is not text.
+
+    Why here and not in the trainer: a null, a number or an empty string in a text column would
+    otherwise surface as a TypeError deep in tokenisation, or silently train on nothing."""
+    where = path or key
+    for col in text_columns(kind, ds.column_names):
+        for i, value in enumerate(ds[col]):
+            problem = _text_problem(value)
+            if problem:
+                raise ConfigError(file, key, f"text in column {col!r} of every row of {where} (a non-empty string or chat "
+                                  f"messages), row {i} has {problem}")
+
+
+def extract_shared_prompt(ds):
+    """The alignment-handbook/UltraFeedback shape: a string `prompt` plus conversational
+    `chosen`/`rejected` that already start with the user turn. Without this the model would see the
+    user turn twice. As TRL's `maybe_extract_prompt`, the shared leading messages become the prompt;
+    unlike it, completions without a shared prefix keep their string prompt (TRL would drop it)."""
+    from trl.data_utils import extract_prompt
+
+    if not {"prompt", "chosen", "rejected"} <= set(ds.column_names) or len(ds) == 0:
+        return ds
+    first = ds[0]
+    if not isinstance(first["prompt"], str) or not isinstance(first["chosen"], list):
+        return ds
+
+    def split(row):
+        out = extract_prompt({"chosen": row["chosen"], "rejected": row["rejected"]})
+        return out if out["prompt"] else {"prompt": [{"role": "user", "content": row["prompt"]}]}
+
+    return ds.map(split, desc="extract shared prompt")
+
+
 def to_conversational(ds, columns: Sequence[str] = ("prompt", "completion", "chosen", "rejected")):
     """Plain-string columns -> single-turn chat messages (prompt as user, the rest as assistant).
 

@@ -9,7 +9,7 @@ dropped here, explicitly, except the preference extras robalign understands:
 
 from __future__ import annotations
 
-from robalign.data.loading import check_columns, load_dataset_spec, to_conversational
+from robalign.data.loading import check_columns, check_rows, extract_shared_prompt, load_dataset_spec, to_conversational
 
 PREFERENCE_EXTRAS = ("label_flipped", "annotator", "weight")
 
@@ -40,4 +40,7 @@ def load_split(recipe, key: str):
     check_columns(ds, kind, recipe.source, f"data.{key}", spec.path)
     keep = columns_to_keep(kind, ds.column_names)
     ds = ds.remove_columns([c for c in ds.column_names if c not in keep])
+    check_rows(ds, kind, recipe.source, f"data.{key}", spec.path)
+    if kind == "preference":
+        ds = extract_shared_prompt(ds)
     return to_conversational(ds)
