@@ -13,6 +13,11 @@ Benign look-alikes (rows with kind == "benign") are decoded clean: over-refusal 
 refusals on them, accuracy is checked by `robalign.data.verifiers`. Utility is the accuracy on
 benchmark files ({family}.jsonl with prompt/answer/family), greedy.
 
+Every prompt is checked against the model's context first (the shared check of
+`robalign.eval.engines`): harmful rows need room for the longer of their target and the
+decoded answer, others for the answer; an over-long prompt is one line naming it, before the
+attack builds its (B, T, T) masks.
+
 Why ASR *and* target CE: exact-match ASR is coarse (a target CE of 0.37 nats/token still gave
 only 4% ASR on the demo model); the CE under attack shows progress an ASR of 0 hides.
 
@@ -41,7 +46,7 @@ from typing import Optional, Sequence
 
 import torch
 
-from robalign.attacks.batch import encode, prompt_mask
+from robalign.attacks.batch import completion_ids, encode, prompt_ids, prompt_mask
 from robalign.attacks.embedding import EmbeddingAttack, mean_embedding_norm, target_loss
 from robalign.errors import UserError
 
@@ -82,6 +87,34 @@ def parse_grid(text: str) -> list[Budget]:
     if not out:
         raise UserError("--grid: expected at least one STEPSxEPS budget")
     return out
+
+
+#: Tokens decoded per answer unless told otherwise (robustness_report's default, and the tournament's attack scorer).
+MAX_NEW_TOKENS = 24
+
+
+def check_lengths(config, tokenizer, rows: Sequence[dict], max_new_tokens: int, source: str, *, targets: bool = False,
+                  numbers: Optional[Sequence[int]] = None) -> None:
+    """One-line UserError for the first prompt (chat template included) that leaves no room in
+    the context of the model with `config` for `max_new_tokens` (and, with `targets`, for the
+    longest target: the attack runs prompt + target through the model). `numbers[i]` is row
+    i's index in `source` when `rows` is a subset of it."""
+    from dataclasses import replace
+
+    from robalign.eval.engines import context_limit
+
+    reserve, what = max_new_tokens, "max_new_tokens"
+    if targets and rows:
+        longest = max(len(completion_ids(tokenizer, r["target"], add_eos=False)) for r in rows)
+        reserve, what = max(reserve, longest), ("max_new_tokens" if longest <= reserve else "the longest target")
+    limit = context_limit(getattr(config, "_name_or_path", "") or "the model", None, reserve, tokens_option="--max-new-tokens", len_option=None, config=config)
+    if limit is None:
+        return
+    limit = replace(limit, reserve_name=what)
+    prompts = [r["prompt"] for r in rows]
+    name = (lambda i: f"prompt {(numbers[i] if numbers is not None else i) + 1} of {source}")
+    limit.check_texts(tokenizer, [p if isinstance(p, str) else "" for p in prompts], name)
+    limit.check_ids([prompt_ids(tokenizer, p) for p in prompts], name)
 
 
 def normalise(text: str) -> str:
@@ -183,6 +216,8 @@ def utility_accuracy(model, tokenizer, bench_rows: dict[str, list[dict]], batch_
     """{accuracy (over items), per_family, n} on benchmark rows {family: [{prompt, answer}]}."""
     per_family, hits, n = {}, 0, 0
     for fam, rows in sorted(bench_rows.items()):
+        check_lengths(model.config, tokenizer, rows, max_new_tokens, f"benchmark {fam}")
+    for fam, rows in sorted(bench_rows.items()):
         outs = clean_outputs(model, tokenizer, [r["prompt"] for r in rows], batch_size, max_new_tokens)
         ok = [_correct({"family": fam, **r}, o) for r, o in zip(rows, outs)]
         per_family[fam] = sum(ok) / max(len(ok), 1)
@@ -199,15 +234,22 @@ def robustness_report(
     *,
     norm: str = "l2",
     batch_size: int = 40,
-    max_new_tokens: int = 24,
+    max_new_tokens: int = MAX_NEW_TOKENS,
     embedding_norm: Optional[float] = None,
     n_examples: int = 3,
     seed: int = 0,
+    source: str = "safety data",
 ) -> dict:
-    """The report described in the module docstring. `model` is put in eval mode."""
+    """The report described in the module docstring. `model` is put in eval mode; `source`
+    names the rows in errors (their file)."""
     torch.manual_seed(seed)
     model.eval()
-    harmful, benign = split_rows(safety_rows)
+    harmful, benign = split_rows(safety_rows, source)
+    is_benign = [r.get("kind") == "benign" for r in safety_rows]  # split_rows' rule, for the rows' numbers in `source`
+    check_lengths(model.config, tokenizer, harmful, max_new_tokens, source, targets=True, numbers=[i for i, b in enumerate(is_benign) if not b])
+    check_lengths(model.config, tokenizer, benign, max_new_tokens, source, numbers=[i for i, b in enumerate(is_benign) if b])
+    for fam, rows in sorted((bench_rows or {}).items()):  # before the attack, not after it
+        check_lengths(model.config, tokenizer, rows, max_new_tokens, f"benchmark {fam}")
     if embedding_norm is None:
         used = [i for r in harmful for i in encode(tokenizer, [r["prompt"]])["input_ids"][0].tolist()]
         embedding_norm = mean_embedding_norm(model, used)

@@ -4,6 +4,10 @@ Each input line is a user turn; the reply is printed as ``assistant: ...``. The 
 is kept (multi-turn, in the model's chat template) until ``/reset``; ``/quit`` or end of input
 ends it. Greedy by default. The HF engine is the default here (it starts in seconds; vLLM's
 ~40 s start pays off only for batches).
+
+A conversation that outgrows the model's context (with --max-tokens for the reply) is the
+shared one-line length error: piped input stops there (exit 2, like any bad input), while at
+a terminal the message is dropped and the chat goes on, since /reset or a shorter message fixes it.
 """
 
 from __future__ import annotations
@@ -25,19 +29,26 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
+    from dataclasses import replace
+
     from robalign.config.schema import from_dict
+    from robalign.errors import UserError
     from robalign.eval.adapters import check_adapter
-    from robalign.eval.engines import EngineArgs, make_engine
+    from robalign.eval.engines import EngineArgs, context_limit, make_engine
     from robalign.eval.prompts import decode
     from robalign.eval.sampling import SamplingArgs
 
     sampling = from_dict(SamplingArgs, {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens, "seed": args.seed}, "command line", "")
     if args.adapter:
         check_adapter(args.adapter, args.model)
+    limit = context_limit(args.model, None, args.max_tokens, tokens_option="--max-tokens", len_option=None)
+    if limit is not None:  # --max-tokens beyond the context fails before the engine starts
+        limit = replace(limit, fix="send a shorter message, /reset the conversation or lower --max-tokens")
+        limit.check_reserve()
     engine = make_engine(args.model, EngineArgs(backend=args.engine), [args.adapter] if args.adapter else [])
     interactive = sys.stdin.isatty()
     start = [{"role": "system", "content": args.system}] if args.system else []
-    messages = list(start)
+    messages, n_sent = list(start), 0
     if interactive:
         print("robalign chat: type a message; /reset clears the conversation, /quit or Ctrl-D ends.", file=sys.stderr)
     try:
@@ -56,12 +67,30 @@ def run(args) -> int:
                 continue
             if not text.strip():
                 continue
+            n_sent += 1
+            prompt = engine.tokenizer.apply_chat_template([*messages, {"role": "user", "content": text}], add_generation_prompt=True, tokenize=False)
+            try:
+                ids = _checked_ids(engine.tokenizer, prompt, limit, f"the conversation with message {n_sent}")
+            except UserError as err:
+                if not interactive:
+                    raise
+                print(f"error: {err}", file=sys.stderr, flush=True)
+                continue
             messages.append({"role": "user", "content": text})
-            ids = engine.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
-            ids = engine.tokenizer(ids, add_special_tokens=False)["input_ids"]
             reply = decode(engine.tokenizer, engine.generate([ids], sampling, adapter=args.adapter)[0][0])
             messages.append({"role": "assistant", "content": reply})
             print(f"assistant: {reply}", flush=True)
     finally:
         engine.close()
     return 0
+
+
+def _checked_ids(tokenizer, prompt: str, limit, what: str) -> list[int]:
+    """The templated conversation's ids, after the shared length check (megabyte lines are
+    refused on their characters, before tokenising)."""
+    if limit is not None:
+        limit.check_texts(tokenizer, [prompt], lambda _: what)
+    ids = tokenizer(prompt, add_special_tokens=False)["input_ids"]
+    if limit is not None:
+        limit.check_ids([ids], lambda _: what)
+    return ids

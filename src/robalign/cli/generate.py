@@ -72,7 +72,8 @@ def run(args) -> int:
     outs, _ = generate_all(
         entries, {"data": [r["prompt"] for r in rows]}, sampling, cache,
         lambda model, adapters: make_engine(model, eng, adapters), backend=eng.backend,
-    )
+        max_model_len=eng.max_model_len, describe=lambda _, i: f"prompt {i + 1} of {args.data}", options=("--max-tokens", "--max-model-len"),
+    )  # checks every prompt's length before the engine starts
     lines = []
     for e in entries:
         for row, comps in zip(rows, outs[(e.name, "data")]):

@@ -5,6 +5,11 @@ adapter of it. Per entry, the prompts of all its missing benchmark shards go to 
 ONE batch (the engine schedules them together), then each benchmark shard is written to the
 cache atomically. A re-run finds the shards and starts no engine at all; a crash loses at most
 the batch of the entry in flight.
+
+Before any engine starts, every missing prompt of every base model is rendered with that
+model's tokenizer and checked against its context (`robalign.eval.engines.ContextLimit`): an
+over-long prompt is one line naming it, with no engine started and no shard written. The
+rendered ids are what the engine then receives (each prompt is tokenised once).
 """
 
 from __future__ import annotations
@@ -47,11 +52,17 @@ def generate_all(
     progress: bool = True,
     close_engines: bool = True,
     log: Callable[[str], None] = _log,
+    max_model_len: Optional[int] = None,
+    describe: Optional[Callable[[str, int], str]] = None,
+    options: tuple[str, Optional[str]] = ("sampling.max_tokens", "engine.max_model_len"),
 ) -> tuple[dict[tuple[str, str], list[list[str]]], list[str]]:
     """Return ({(entry name, benchmark): completions per prompt}, warnings).
 
     ``engine_factory(model, adapters)`` starts an engine; it is called at most once per base
-    model and only when some shard of that base is missing from the cache.
+    model and only when some shard of that base is missing from the cache. For the length
+    check: ``max_model_len`` is the engine's (None: the model's), ``describe(benchmark, i)``
+    names prompt i in an error (default "prompt {i+1} of benchmark {name}"), ``options`` are
+    the caller's names of max_tokens and max_model_len (a recipe key or a flag).
     """
     from tqdm.auto import tqdm
 
@@ -63,14 +74,14 @@ def generate_all(
     first = next(iter(benchmarks), None)
     probe = {"__probe__": benchmarks[first][:PROBE_PROMPTS]} if first else {}
 
-    bar = tqdm(total=len(entries), desc="generate", unit="model", disable=not progress, file=sys.stderr)
+    # 1. what is missing, per base: [(adapter, entry name, {benchmark: (key, prompts)})]
+    plan: dict[str, list[tuple[Optional[str], str, dict[str, tuple[str, list[str]]]]]] = {}
     for base, group in by_base.items():
-        # What is missing? (entry, {benchmark: (key, prompts)})
-        todo: list[tuple[Optional[str], str, dict[str, tuple[str, list[str]]]]] = []
         base_listed = any(e.adapter is None for e in group)
         jobs = [(e.adapter, e.name, benchmarks) for e in group]
         if not base_listed and any(e.adapter for e in group) and probe:
             jobs.append((None, "__base__", probe))  # base outputs for the "adapter changes nothing" check
+        plan[base] = []
         for adapter, name, benches in jobs:
             missing = {}
             for b, prompts in benches.items():
@@ -81,7 +92,15 @@ def generate_all(
                 else:
                     results[(name, b)] = got
             if missing:
-                todo.append((adapter, name, missing))
+                plan[base].append((adapter, name, missing))
+    # 2. render and check every missing prompt of every base before the first engine starts
+    name_of = describe or (lambda b, i: f"prompt {i + 1} of benchmark {b}")
+    ids = {base: _render_checked(base, todo, sampling, max_model_len, options, first, name_of) for base, todo in plan.items() if todo}
+
+    # 3. generate
+    bar = tqdm(total=len(entries), desc="generate", unit="model", disable=not progress, file=sys.stderr)
+    for base, group in by_base.items():
+        todo = plan[base]
         if todo:
             adapters = sorted({e.adapter for e in group if e.adapter})
             log(f"starting {backend} engine for {base}" + (f" with {len(adapters)} adapter(s)" if adapters else ""))
@@ -89,9 +108,8 @@ def generate_all(
             try:
                 for adapter, name, missing in todo:
                     names = list(missing)
-                    flat = [p for b in names for p in missing[b][1]]
-                    ids = render_chat(engine.tokenizer, flat)
-                    outs = engine.generate(ids, sampling, adapter=adapter)
+                    flat = [p for b in names for p in ids[base][b]]
+                    outs = engine.generate(flat, sampling, adapter=adapter)
                     texts = [[decode(engine.tokenizer, c) for c in per_prompt] for per_prompt in outs]
                     start = 0
                     for b in names:
@@ -113,6 +131,29 @@ def generate_all(
         log(f"warning: {w}")
     results = {k: v for k, v in results.items() if k[0] != "__base__"}
     return results, warnings
+
+
+def _render_checked(base, todo, sampling, max_model_len, options, first, name_of) -> dict[str, list[list[int]]]:
+    """{benchmark: prompt ids} of every missing benchmark of `base`, each rendered once with the
+    base's tokenizer (the one its engine loads) after the length check."""
+    from transformers import AutoTokenizer
+
+    from robalign.eval.engines import context_limit
+
+    limit = context_limit(base, max_model_len, sampling.max_tokens, tokens_option=options[0], len_option=options[1])
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    out: dict[str, list[list[int]]] = {}
+    for _, _, missing in todo:
+        for b, (_, prompts) in missing.items():
+            if b in out:
+                continue
+            name = (lambda i, b=first if b == "__probe__" else b: name_of(b, i))  # the probe is the first benchmark's head
+            if limit is not None:
+                limit.check_texts(tokenizer, prompts, name)
+            out[b] = render_chat(tokenizer, prompts)
+            if limit is not None:
+                limit.check_ids(out[b], name)
+    return out
 
 
 def _unchanged_adapters(group: list[Entry], results, benchmarks, probe) -> list[str]:

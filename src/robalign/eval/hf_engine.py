@@ -11,7 +11,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Optional
 
-from robalign.eval.engines import EngineArgs
+from robalign.eval.engines import EngineArgs, check_batch, context_limit
 
 
 class HFEngine:
@@ -26,6 +26,8 @@ class HFEngine:
         dtype = getattr(torch, args.resolved_dtype())
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
         self.base = AutoModelForCausalLM.from_pretrained(self.model, dtype=dtype).to(self.device).eval()
+        limit = context_limit(self.model, args.max_model_len, 0, config=self.base.config)
+        self.context = limit.context if limit else None  # HF would run past it for minutes: generate() refuses
         self.peft = None  # a PeftModel wrapping self.base once the first adapter is loaded
         self.adapter_names: dict[str, str] = {}
         self.n_generated = 0
@@ -55,6 +57,7 @@ class HFEngine:
     def generate(self, prompt_ids, sampling, adapter: Optional[str] = None):
         import torch
 
+        check_batch(self.context, prompt_ids, sampling.max_tokens)
         ctx, module = self._select(adapter)
         order = sorted(range(len(prompt_ids)), key=lambda i: len(prompt_ids[i]))
         results: list = [None] * len(prompt_ids)

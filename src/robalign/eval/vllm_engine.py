@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from robalign.eval.adapters import adapter_rank, read_adapter_config, vllm_max_lora_rank
-from robalign.eval.engines import EngineArgs
+from robalign.eval.engines import EngineArgs, check_batch, context_limit
 
 
 class VLLMEngine:
@@ -35,6 +35,7 @@ class VLLMEngine:
                 max_lora_rank=args.max_lora_rank or vllm_max_lora_rank(ranks),
             )
         if args.max_model_len is not None:
+            context_limit(self.model, args.max_model_len, 0)  # one line, before the start, for a length beyond the model's
             kwargs["max_model_len"] = args.max_model_len
         self.llm = LLM(
             model=self.model,
@@ -46,6 +47,7 @@ class VLLMEngine:
             generation_config="vllm",  # do not take sampling defaults from the checkpoint
             **kwargs,
         )
+        self.context = self.llm.model_config.max_model_len  # vLLM's own figure; generate() checks against it
         self.lora_enabled = bool(kwargs.get("enable_lora"))
         self.n_generated = 0
         self.eos = [self.tokenizer.eos_token_id]
@@ -65,6 +67,7 @@ class VLLMEngine:
     def generate(self, prompt_ids, sampling, adapter: Optional[str] = None):
         if not prompt_ids:
             return []
+        check_batch(self.context, prompt_ids, sampling.max_tokens)  # vLLM would fail mid-run instead
         outs = self.llm.generate(
             [{"prompt_token_ids": list(p)} for p in prompt_ids],
             sampling.to_vllm(self.eos),
