@@ -189,6 +189,7 @@ def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = 
     from accelerate import PartialState
     from transformers import set_seed
 
+    from robalign.models.fingerprint import record_base
     from robalign.outputs import DirLock, clear_dir
     from robalign.trainers import build_trainer
     from robalign.trainers.callbacks import MetricsJsonlCallback
@@ -227,6 +228,7 @@ def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = 
         trainer.save_model(str(out))
         if state.is_main_process:
             tokenizer.save_pretrained(str(out))
+            record_base(out, recipe.model.model_name_or_path)  # inference refuses the adapter on other base weights
             mark_finished(out, trainer.state.global_step)
             print(f"done: {out}")
     return 0
