@@ -38,6 +38,9 @@ def run(args) -> int:
     from robalign.eval.prompts import decode
     from robalign.eval.sampling import SamplingArgs
 
+    from robalign.models.locate import check_model_source
+
+    check_model_source(args.model)
     sampling = from_dict(SamplingArgs, {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens, "seed": args.seed}, "command line", "")
     if args.adapter:
         check_adapter(args.adapter, args.model)

@@ -159,8 +159,12 @@ def run(args) -> int:
     eliminate = min(2, len(models) - 2) if args.eliminate is None else args.eliminate
     if not 0 <= eliminate <= len(models) - 2:
         raise UserError(f"--eliminate {eliminate} does not fit {len(models)} models; expected 0..{len(models) - 2}")
-    if args.out and Path(args.out).exists() and not Path(args.out).is_dir():
-        raise UserError(f"--out {args.out} is a file; expected a directory (created if missing)")
+    if args.out is not None:
+        from robalign.outputs import check_output_dir
+
+        check_output_dir(args.out, "rank --out")
+    if not 0 <= args.seed < 2**32:
+        raise UserError(f"--seed {args.seed}: expected an integer in [0, 2**32)")
     scores = np.array(values, dtype=np.float64).reshape(len(models), len(benches))
     rows = build_leaderboard(
         scores, models, benches, cols,

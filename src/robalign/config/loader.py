@@ -134,10 +134,15 @@ def _check_method_data(recipe: Recipe, file: str) -> None:
 def _check_paths(recipe: Recipe, file: str) -> None:
     from robalign.data.loading import check_source
 
+    from robalign.data.loading import is_local
+    from robalign.models.locate import check_model_source
+
     for key in ("model_name_or_path", "tokenizer_name_or_path", "ref_model_name_or_path"):
         value = getattr(recipe.model, key)
         if value:
             check_source(value, file, f"model.{key}")
+            if key != "tokenizer_name_or_path" and is_local(value):
+                check_model_source(value, f"{file}: model.{key}")
     for key in ("train", "eval", "safety", "utility"):
         spec = getattr(recipe.data, key)
         if spec is not None:

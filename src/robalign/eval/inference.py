@@ -22,7 +22,9 @@ def load_for_inference(base: str, adapter: Optional[str] = None, *, dtype: str =
 
     from robalign.config.hardware import resolve_torch_dtype
     from robalign.eval.adapters import check_adapter
+    from robalign.models.locate import check_model_source
 
+    check_model_source(base)
     if adapter is not None:
         check_adapter(adapter, base)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
