@@ -14,6 +14,7 @@ cached are reported as such instead of failing.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -176,10 +177,12 @@ def run(opts) -> int:
         print(f"{args_obj.output_dir}: the run already finished at step {claim.finished}; nothing to do "
               "(raise training.max_steps to train further)")
         return 0
-    return train(recipe, training, args_obj, hw, resume_from=claim.resume_from, clear=claim.clear, fresh_dir=claim.fresh_dir)
+    return train(recipe, training, args_obj, hw, resume_from=claim.resume_from, clear=claim.clear, fresh_dir=claim.fresh_dir,
+                 set_aside=claim.damaged)
 
 
-def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = False, fresh_dir: bool = False) -> int:
+def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = False, fresh_dir: bool = False,
+          set_aside=()) -> int:
     """Run the training. Nothing is written before the data, model and trainer are built; the run
     folder is locked while this run writes it; a fresh run that fails with a user error before
     its first checkpoint leaves no folder behind."""
@@ -205,6 +208,10 @@ def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = 
             stack.enter_context(DirLock(out, f"{recipe.source}: training.output_dir"))
             if clear:
                 clear_dir(out)
+            for bad in set_aside:  # damaged newer checkpoints: kept for inspection, out of the resume path
+                aside = bad.with_name(bad.name + ".damaged")
+                bad.rename(aside if not aside.exists() else bad.with_name(f"{aside.name}-{os.getpid()}"))
+        state.wait_for_everyone()
         try:
             set_seed(args_obj.seed)  # before the model/LoRA init, which happens before Trainer seeds
             tokenizer = load_tokenizer(recipe)

@@ -149,3 +149,28 @@ def test_resume_may_extend_max_steps(finished_run, capsys, tmp_path):
     assert main([str(moved), "--resume", "--set", "training.max_steps=3"]) == 0
     rows = [json.loads(x) for x in (copy / "metrics.jsonl").read_text().splitlines()]
     assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3]
+
+
+def test_resume_skips_a_damaged_checkpoint(tmp_path, test_model_dir, data_dir, capsys):
+    from robalign.train import main
+
+    path, out = _recipe(tmp_path, test_model_dir, data_dir)
+    assert main([str(path), "--set", "training.save_steps=1"]) == 0
+    weights = out / "checkpoint-2" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])  # a disk that filled up
+    capsys.readouterr()
+    assert main([str(path), "--set", "training.save_steps=1", "--set", "training.max_steps=3", "--resume"]) == 0
+    err = capsys.readouterr().err
+    assert "checkpoint-2 is damaged (adapter_model.safetensors: cut short" in err and "resuming from checkpoint-1" in err
+    assert (out / "checkpoint-2.damaged").is_dir() and (out / "checkpoint-3").is_dir()
+    rows = [json.loads(x) for x in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3]
+
+    # nothing intact left: one line, nothing changed
+    for ckpt in ("checkpoint-1", "checkpoint-2", "checkpoint-3"):
+        if (out / ckpt).is_dir():
+            (out / ckpt / "optimizer.pt").write_bytes(b"truncated")
+    before = listing(out)
+    _refused(capsys, [str(path), "--set", "training.save_steps=1", "--set", "training.max_steps=4", "--resume"],
+             "optimizer.pt: not a complete torch file")
+    assert listing(out) == before

@@ -20,7 +20,7 @@ import platform
 import re
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
 
@@ -89,17 +89,52 @@ def mark_complete(checkpoint_dir: str | Path, step: int, extra: dict | None = No
     return atomic_write_json(Path(checkpoint_dir) / COMPLETE_MARKER, {"global_step": step, **(extra or {})})
 
 
-def last_complete_checkpoint(out_dir: str | Path) -> Path | None:
-    """The newest `checkpoint-N` folder whose completion marker exists (None if there is none)."""
+def complete_checkpoints(out_dir: str | Path) -> list[Path]:
+    """`checkpoint-N` folders whose completion marker exists, newest first."""
     out_dir = Path(out_dir)
     if not out_dir.is_dir():
-        return None
+        return []
     found = []
     for p in out_dir.iterdir():
         m = _CKPT.match(p.name)
         if m and p.is_dir() and (p / COMPLETE_MARKER).is_file():
             found.append((int(m.group(1)), p))
-    return max(found)[1] if found else None
+    return [p for _, p in sorted(found, reverse=True)]
+
+
+def last_complete_checkpoint(out_dir: str | Path) -> Path | None:
+    """The newest `checkpoint-N` folder whose completion marker exists (None if there is none)."""
+    found = complete_checkpoints(out_dir)
+    return found[0] if found else None
+
+
+def checkpoint_damage(checkpoint_dir: str | Path) -> str | None:
+    """Why a complete-marked checkpoint cannot be loaded (None if its files look whole).
+
+    Cheap, structural checks only (a disk that filled up, a file cut or overwritten after the
+    save): every safetensors file's header parses and its tensors fit in the file; every torch
+    file (optimizer, scheduler, RNG state) is an intact zip archive."""
+    import struct
+    import zipfile
+
+    folder = Path(checkpoint_dir)
+    for f in sorted(folder.glob("*.safetensors")):
+        try:
+            size = f.stat().st_size
+            with open(f, "rb") as fh:
+                (n,) = struct.unpack("<Q", fh.read(8))
+                if n > size - 8:
+                    return f"{f.name}: header longer than the file"
+                header = json.loads(fh.read(n))
+            end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+            if 8 + n + end > size:
+                return f"{f.name}: cut short ({size} bytes, {8 + n + end} expected)"
+        except (OSError, ValueError, KeyError, TypeError, struct.error) as err:
+            return f"{f.name}: unreadable ({type(err).__name__})"
+    for f in sorted([*folder.glob("*.pt"), *folder.glob("*.pth")]):
+        if not zipfile.is_zipfile(f):
+            return f"{f.name}: not a complete torch file"
+    return None
 
 
 def read_marker(checkpoint_dir: str | Path) -> dict:
@@ -124,6 +159,7 @@ class RunDirClaim:
     clear: bool = False  # --overwrite: empty the folder (under the run's lock) before writing
     fresh_dir: bool = False  # the folder did not exist (or was empty): a failed start may remove it
     finished: int | None = None  # --resume of a finished run: its final step, nothing to do
+    damaged: list[Path] = field(default_factory=list)  # newer checkpoints to set aside (renamed *.damaged) before resuming
 
 
 def _flat(d: dict, prefix: str = "") -> dict:
@@ -172,9 +208,10 @@ def claim_run_dir(out: Path, resolved: dict, source: str, *, resume: bool, overw
     if resume:
         if ckpt is None:
             raise UserError(f"{source}: --resume: no complete checkpoint in {out} (drop --resume to start fresh)")
+        ckpt, damaged = _first_intact(out, source)
         saved_path = out / "resolved_recipe.yaml"
         if not check_recipe:
-            return RunDirClaim(resume_from=ckpt)
+            return RunDirClaim(resume_from=ckpt, damaged=damaged)
         if saved_path.is_file():
             saved = yaml.safe_load(saved_path.read_text(encoding="utf-8")) or {}
             diff = resume_mismatch(saved, resolved)
@@ -187,7 +224,7 @@ def claim_run_dir(out: Path, resolved: dict, source: str, *, resume: bool, overw
         step = int(read_marker(ckpt).get("global_step", -1))
         if done is not None and int(done) == step and _no_more_steps(resolved, saved if saved_path.is_file() else {}, step):
             return RunDirClaim(finished=step)
-        return RunDirClaim(resume_from=ckpt)
+        return RunDirClaim(resume_from=ckpt, damaged=damaged)
     if is_empty_dir(out):
         return RunDirClaim(fresh_dir=True)
     if not overwrite:
@@ -200,6 +237,26 @@ def claim_run_dir(out: Path, resolved: dict, source: str, *, resume: bool, overw
         raise UserError(f"{what}: {out} holds files robalign did not write; --overwrite only replaces an earlier robalign run: "
                         "choose an empty or new training.output_dir")
     return RunDirClaim(clear=True)
+
+
+def _first_intact(out: Path, source: str) -> tuple[Path, list[Path]]:
+    """The newest complete checkpoint whose files are whole; a damaged newer one is skipped with a
+    warning (its folder is kept for inspection), and none intact is a one-line error."""
+    import sys
+
+    from robalign.errors import UserError
+
+    damaged = []
+    for ckpt in complete_checkpoints(out):
+        why = checkpoint_damage(ckpt)
+        if why is None:
+            for bad, reason in damaged:
+                print(f"warning: {bad} is damaged ({reason}); resuming from {ckpt.name} instead", file=sys.stderr)
+            return ckpt, [bad for bad, _ in damaged]
+        damaged.append((ckpt, why))
+    bad, reason = damaged[0]
+    raise UserError(f"{source}: --resume: {bad} is damaged ({reason}) and no earlier complete checkpoint is intact; "
+                    "start a new run (--overwrite)")
 
 
 def _read_json(path: Path) -> dict | None:
