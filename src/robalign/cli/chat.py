@@ -58,7 +58,15 @@ def run(args) -> int:
         while True:
             if interactive:
                 print("you: ", end="", flush=True, file=sys.stderr)
-            line = sys.stdin.readline()
+            try:
+                line = sys.stdin.readline()
+                line.encode("utf-8")  # a non-UTF-8 stdin is decoded with surrogate escapes: refuse them here
+            except (UnicodeDecodeError, UnicodeEncodeError):
+                err = UserError(f"stdin: message {n_sent + 1} is not UTF-8 text")
+                if not interactive:
+                    raise err from None
+                print(f"error: {err}", file=sys.stderr, flush=True)
+                continue
             if not line:
                 break
             text = line.rstrip("\n")

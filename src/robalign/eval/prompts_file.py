@@ -12,8 +12,14 @@ def read_jsonl(path: str | Path, *, need: tuple[str, ...] = ("prompt",), what: s
     p = Path(path)
     if not p.is_file():
         raise UserError(f"{what} not found: {path}")
+    if p.is_dir():
+        raise UserError(f"{what} {path} is a folder; expected a JSONL file")
+    try:
+        text = p.read_text(encoding="utf-8")
+    except UnicodeDecodeError as err:
+        raise UserError(f"{path}: not UTF-8 text (byte {err.start}); expected a JSONL file") from None
     rows = []
-    for i, line in enumerate(p.read_text().splitlines(), start=1):
+    for i, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
             continue
         try:
@@ -25,6 +31,8 @@ def read_jsonl(path: str | Path, *, need: tuple[str, ...] = ("prompt",), what: s
         missing = [c for c in need if c not in row]
         if missing:
             raise UserError(f"{path}: line {i}: missing column(s) {missing}; found {sorted(row)}")
+        if "prompt" in need and not (isinstance(row["prompt"], str) and row["prompt"].strip()):
+            raise UserError(f"{path}: line {i}: 'prompt' must be non-empty text, got {str(row['prompt'])[:40]!r}")
         rows.append(row)
     if not rows:
         raise UserError(f"{what} {path} is empty; expected one JSON object per line")
