@@ -39,6 +39,8 @@ The returned dict (what `robalign attack-eval` writes as JSON):
 
 from __future__ import annotations
 
+import math
+
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -81,8 +83,8 @@ def parse_grid(text: str) -> list[Budget]:
             raise UserError(f"--grid: expected STEPSxEPS items like 30x1.0, got {item!r}") from None
         if steps < 1:
             raise UserError(f"--grid: attack steps must be at least 1, got {steps} in {item!r}")
-        if not eps > 0:
-            raise UserError(f"--grid: epsilon must be positive, got {eps:g} in {item!r}")
+        if not (eps > 0 and math.isfinite(eps)):
+            raise UserError(f"--grid: epsilon must be positive and finite, got {eps:g} in {item!r}")
         out.append(Budget(steps, eps))
     if not out:
         raise UserError("--grid: expected at least one STEPSxEPS budget")
@@ -101,8 +103,9 @@ def check_lengths(config, tokenizer, rows: Sequence[dict], max_new_tokens: int, 
     i's index in `source` when `rows` is a subset of it."""
     from dataclasses import replace
 
-    from robalign.eval.engines import context_limit
+    from robalign.eval.engines import context_limit, quiet_length_warning
 
+    quiet_length_warning(tokenizer)
     reserve, what = max_new_tokens, "max_new_tokens"
     if targets and rows:
         longest = max(len(completion_ids(tokenizer, r["target"], add_eos=False)) for r in rows)

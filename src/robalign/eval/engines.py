@@ -89,6 +89,9 @@ class Engine(Protocol):
 
 def make_engine(model: str, args: EngineArgs, adapters: list[str] = ()) -> "Engine":
     """Start the engine for base `model` able to serve `adapters` (paths)."""
+    from robalign.models.locate import check_model_source
+
+    check_model_source(model)
     if args.backend == "vllm":
         from robalign.eval.vllm_engine import VLLMEngine
 
@@ -155,9 +158,7 @@ class ContextLimit:
         Also silences transformers' "sequence longer than..." warning on this tokenizer: this
         check replaces it with the one-line error."""
         self.check_reserve()
-        warned = getattr(tokenizer, "deprecation_warnings", None)
-        if isinstance(warned, dict):
-            warned["sequence-length-is-longer-than-the-specified-maximum"] = True
+        quiet_length_warning(tokenizer)
         long = [i for i, t in enumerate(texts) if len(t) > self.budget]  # cheap: most prompts stop here
         window = (self.budget + 2) * max(len(k) for k in tokenizer.get_vocab()) if long else 0
         for i in long:
@@ -175,6 +176,14 @@ class ContextLimit:
         bad = [i for i, p in enumerate(prompt_ids) if len(p) > self.budget]
         if bad:
             raise self._fail(f"{name(bad[0])} is {len(prompt_ids[bad[0]])} tokens", len(bad) - 1)
+
+
+def quiet_length_warning(tokenizer) -> None:
+    """Mark transformers' "Token indices sequence length is longer..." warning as given on this
+    tokenizer: the length check replaces it (a second stderr line would break the one-line rule)."""
+    warned = getattr(tokenizer, "deprecation_warnings", None)
+    if isinstance(warned, dict):
+        warned["sequence-length-is-longer-than-the-specified-maximum"] = True
 
 
 def context_limit(model: str, max_model_len: Optional[int], max_new_tokens: int, *,
