@@ -45,6 +45,26 @@ def check_source(path: str, file: str | None, key: str) -> None:
         raise ConfigError(file, key, f"file not found: {path}")
 
 
+def _check_utf8(path: Path, file: str | None, key: str) -> None:
+    """A text data file must be UTF-8: `datasets` reads invalid bytes lazily and fails with a
+    UnicodeDecodeError deep in pyarrow when the rows are first touched."""
+    import codecs
+
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            try:
+                decoder.decode(chunk)
+            except UnicodeDecodeError as err:
+                raise ConfigError(file, key, f"UTF-8 text in {path} (byte {offset + err.start} is not UTF-8)") from None
+            offset += len(chunk)
+    try:
+        decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        raise ConfigError(file, key, f"UTF-8 text in {path} (it ends inside a character)") from None
+
+
 def load_dataset_spec(spec, file: str | None = None, key: str = "data.train"):
     """Load a `DatasetSpec` (see robalign.config.recipe) as a `datasets.Dataset`."""
     import datasets
@@ -62,6 +82,8 @@ def load_dataset_spec(spec, file: str | None = None, key: str = "data.train"):
                     raise ConfigError(file, f"{key}.split", f"one of the splits {sorted(ds)}", got=repr(spec.split))
                 ds = ds[spec.split]
         elif p.suffix in LOCAL_SUFFIXES:
+            if LOCAL_SUFFIXES[p.suffix] in ("json", "csv"):
+                _check_utf8(p, file, f"{key}.path")
             ds = datasets.load_dataset(LOCAL_SUFFIXES[p.suffix], data_files=str(p), split="train")
         elif p.exists():
             raise ConfigError(file, f"{key}.path", f"a .jsonl/.json/.csv/.parquet file or a save_to_disk folder, got {path}")
