@@ -104,3 +104,20 @@ def _marginal_ll(d, inv_t, eta_i, prior_logit) -> float:
     s = d * inv_t
     p = e * torch.sigmoid(s) + (1 - e) * torch.sigmoid(-s)
     return float(torch.log(p.clamp(min=1e-300)).mean())
+
+
+#: Likelihood-ratio threshold: chi-square with 2 degrees of freedom (eta, T) at p = 0.01.
+NO_SIGNAL_LR = 9.21
+
+
+def is_uninformative(fit: EMFit, threshold: float = NO_SIGNAL_LR) -> bool:
+    """True when the fitted model explains the observed labels no better than a coin flip.
+
+    A likelihood-ratio test against "every observed order has probability 1/2":
+    2 N (mean log-likelihood - log 1/2) below the chi-square(2) 1% point. Both ways the EM can
+    find no signal end there: eta at the floor 0.5, or T -> inf with any eta (every weight then
+    equals eta, so LCPO would scale all pairs alike instead of telling clean from flipped)."""
+    import math
+
+    n = fit.posterior.numel()
+    return 2 * n * (fit.log_likelihood - math.log(0.5)) < threshold

@@ -28,7 +28,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import sys
 from collections import defaultdict
+from dataclasses import replace
 
 import torch
 import torch.nn.functional as F
@@ -42,6 +44,7 @@ from robalign.errors import ConfigError
 from robalign.losses import REFERENCE_FREE, base_loss, cpo_nll, lcpo_posterior, preference_logits
 from robalign.losses.preference import LENGTH_NORMALISED
 from robalign.noise import ReliabilityState, fit_reliability, weight_auc
+from robalign.noise.em import is_uninformative
 from robalign.trainers.checkpointing import CompleteCheckpointMixin
 
 EXTRA_COLUMNS = ("label_flipped", "annotator_id", "weight")
@@ -182,9 +185,21 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
                          "iterations": fit.iterations}
         if "label_flipped" in ds.column_names:
             self.lcpo_fit["weight_auc"] = weight_auc(fit.posterior, torch.tensor(ds["label_flipped"]))
+        auc = f", posterior AUC {self.lcpo_fit['weight_auc']:.3f}" if "weight_auc" in self.lcpo_fit else ""
         if self.accelerator.is_main_process:
             print(f"lcpo: EM on reference margins: eta={[round(e, 4) for e in fit.eta.tolist()]} T={fit.temperature:.4g} "
-                  f"({fit.iterations} iterations)" + (f", posterior AUC {self.lcpo_fit['weight_auc']:.3f}" if "weight_auc" in self.lcpo_fit else ""))
+                  f"({fit.iterations} iterations){auc}")
+        if is_uninformative(fit):
+            # Rule: reference margins without signal would halve every pair's weight; use the paper's
+            # implicit posterior from the policy's own margins instead, starting from eta_0.
+            self.lcpo_args = replace(self.lcpo_args, posterior="implicit")
+            self.lcpo.eta.fill_(self.lcpo_args.eta_0)
+            self.lcpo.temperature = 1.0
+            self.lcpo_fit["fallback"] = "implicit"
+            if self.accelerator.is_main_process:
+                print(f"lcpo: warning: the reference margins carry no signal on these pairs (EM eta={fit.eta.mean():.3f}, "
+                      f"T={fit.temperature:.3g}, likelihood no better than a coin flip{auc}); falling back to lcpo.posterior=implicit "
+                      f"with eta_0={self.lcpo_args.eta_0} (set lcpo.posterior: implicit to skip the reference fit)", file=sys.stderr)
 
     # ----- forward passes ------------------------------------------------------------------
     def sequence_logps(self, model, inputs, inputs_embeds=None) -> dict:
