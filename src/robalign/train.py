@@ -242,6 +242,9 @@ def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = 
 
 
 def main(argv: list[str] | None = None) -> int:
+    from robalign.env import apply_defaults
+
+    apply_defaults()
     opts = build_parser().parse_args(argv)
     try:
         return run(opts)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import os
 import pkgutil
 import sys
 
@@ -34,15 +33,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _quiet_accelerator_probe() -> None:
-    """DeepSpeed (imported by transformers/peft) probes for an accelerator and prints a warning
-    on every CPU-only start; tell it the answer when there is plainly no GPU."""
-    if "DS_ACCELERATOR" not in os.environ and not os.path.exists("/dev/nvidia0") and not os.path.exists("/dev/kfd"):
-        os.environ["DS_ACCELERATOR"] = "cpu"
-
-
 def main(argv: list[str] | None = None) -> int:
-    _quiet_accelerator_probe()
+    from robalign.env import apply_defaults
+
+    apply_defaults()
     parser = build_parser()
     args = parser.parse_args(argv)
     try:
