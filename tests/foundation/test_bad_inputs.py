@@ -210,3 +210,47 @@ def test_bad_input_is_one_line_exit_2_nothing_written(case, verb, ws_factory, ca
     assert len(lines) == 1 and case.needle in lines[0], err[-2000:]
     assert not any(x.startswith(("Traceback", "  File ")) for x in err.splitlines()), err[-2000:]
     assert listing(ws.root) == before
+
+
+
+TOURNAMENT = """output_dir: WS/t
+ranking: {eliminate: [0]}
+models:
+  - {name: a, model: MODEL}
+  - {name: b, model: MODEL, adapter: LORA}
+EXTRA_MODEL
+benchmarks:
+  - {name: sort, data: DATA/bench/sort.jsonl, scorer: verify, max_items: 4}
+EXTRA_BENCH
+"""
+
+TOURNAMENT_CASES = {
+    "duplicate-contestant": ("  - {name: a2, model: MODEL}", "", "'a' and 'a2' are the same model"),
+    "duplicate-benchmark": ("", "  - {name: sort, data: DATA/bench/sort.jsonl, scorer: verify}", "unique benchmark names"),
+    "attack-grid-inf": ("", "  - {name: atk, data: DATA/safety_test.jsonl, scorer: attack, attack_grid: 1xinf}", "attack_grid"),
+    "judge-template-missing": ("", "  - {name: j, data: DATA/bench/max.jsonl, scorer: judge, judge_model: MODEL, judge_template: WS/nope.txt}",
+                               "judge_template: file not found"),
+    "other-tournaments-folder": ("", "", "another tournament's results"),
+}
+
+
+@pytest.mark.parametrize("case", list(TOURNAMENT_CASES))
+def test_tournament_config_errors_come_before_any_engine(case, ws_factory, capsys):
+    """Each of these used to surface only after generation (or not at all); now before any engine."""
+    ws = ws_factory()
+    extra_model, extra_bench, needle = TOURNAMENT_CASES[case]
+    text = TOURNAMENT.replace("EXTRA_MODEL", extra_model).replace("EXTRA_BENCH", extra_bench)
+    for key, value in {"WS": ws.root, "MODEL": ws.model, "LORA": ws.lora, "DATA": ws.data}.items():
+        text = text.replace(key, str(value))
+    if case == "other-tournaments-folder":  # a folder holding another run's ranking (real files from `robalign rank`)
+        assert main(["rank", str(_table(ws)), "--n-sims", "100", "--out", str(ws.root / "t")]) == 0
+        (ws.root / "t" / "scores.csv").write_text((ws.root / "scores.csv").read_text())
+        capsys.readouterr()
+    path = ws.root / "t.yaml"
+    path.write_text(text)
+    before = listing(ws.root)
+    code = main(["tournament", str(path), "--no-progress"])
+    err = capsys.readouterr().err
+    lines = [x for x in err.strip().splitlines() if x.startswith("robalign ")]
+    assert code == 2 and len(lines) == 1 and needle in lines[0], err[-2000:]
+    assert listing(ws.root) == before

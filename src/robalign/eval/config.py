@@ -73,6 +73,27 @@ class BenchmarkSpec:
             raise ConfigError(file, f"{path}.{key}", f"a model path for scorer {self.scorer!r}")
         if self.max_items is not None and self.max_items < 1:
             raise ConfigError(file, f"{path}.max_items", "a positive integer", got=repr(self.max_items))
+        # Checked here, before any engine starts, rather than when the scorer first runs (after all generation).
+        if self.scorer == "attack":
+            from robalign.attacks.evaluate import parse_grid
+
+            try:
+                parse_grid(self.attack_grid)
+            except UserError as err:
+                raise ConfigError(file, f"{path}.attack_grid", str(err).replace("--grid: ", ""), got=repr(self.attack_grid)) from None
+        if self.scorer == "judge" and not Path(self.judge_template).is_file():
+            raise ConfigError(file, f"{path}.judge_template", f"file not found: {self.judge_template}")
+        for key in ("reward_model", "judge_model"):
+            value = getattr(self, key)
+            if value and self.scorer in ("reward_model", "judge"):
+                from robalign.data.loading import is_local
+                from robalign.models.locate import check_model_source
+
+                if is_local(value):
+                    try:
+                        check_model_source(value, "model")
+                    except UserError as err:
+                        raise ConfigError(file, f"{path}.{key}", str(err).removeprefix("model ")) from None
 
     @property
     def needs_generation(self) -> bool:
@@ -94,6 +115,10 @@ class RankingArgs:
             raise ConfigError(file, f"{path}.eliminate", "a non-empty list of integers >= 0", got=repr(self.eliminate))
         if 0 not in self.eliminate:
             raise ConfigError(file, f"{path}.eliminate", "a list containing 0 (the reference level)", got=repr(self.eliminate))
+        if self.n_bootstrap < 1:
+            raise ConfigError(file, f"{path}.n_bootstrap", "a positive integer", got=repr(self.n_bootstrap))
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(file, f"{path}.seed", "an integer in [0, 2**32)", got=repr(self.seed))
 
 
 @dataclass
@@ -161,6 +186,11 @@ def read_benchmark_list(file: str) -> list:
     return items
 
 
+def _canonical(path: str) -> str:
+    p = Path(path).expanduser()
+    return str(p.resolve()) if p.exists() else path
+
+
 def resolve_models(cfg: TournamentConfig, file: str | None = None):
     """The contestants: listed models + every adapter dir matching a glob. >= 2, unique names."""
     from robalign.eval.generation import Entry
@@ -178,10 +208,17 @@ def resolve_models(cfg: TournamentConfig, file: str | None = None):
                         raise ConfigError(file, f"adapter_globs[{k}].model", f"a base model: {d}/adapter_config.json names none")
                 entries.append(Entry(g.prefix + Path(d).name, base, d))
     seen: set[str] = set()
+    same: dict[tuple, str] = {}
     for e in entries:
         if e.name in seen:
             raise ConfigError(file, "models", f"unique model names (two contestants are called {e.name!r}; set `name:` or a glob `prefix:`)")
         seen.add(e.name)
+        # the same weights entered twice would play themselves and split their points
+        key = (_canonical(e.model), _canonical(e.adapter) if e.adapter else None)
+        if key in same:
+            raise ConfigError(file, "models", f"each contestant once ({same[key]!r} and {e.name!r} are the same model"
+                              + (f" and adapter {e.adapter}" if e.adapter else f" {e.model}") + ")")
+        same[key] = e.name
     if len(entries) < 2:
         found = ", ".join(e.name for e in entries) or "none"
         raise UserError(f"{file}: a tournament needs at least 2 models; found {len(entries)} ({found}) in `models` and `adapter_globs`")
