@@ -162,7 +162,9 @@ def server_env(args) -> dict[str, str]:
 
 def run(args) -> int:
     from robalign.eval.adapters import check_adapter
+    from robalign.models.locate import check_model_source
 
+    check_model_source(args.model)
     warning = check_network(args)
     for _, path in parse_adapters(args.adapter):
         check_adapter(path, args.model)
