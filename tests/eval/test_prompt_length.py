@@ -53,10 +53,11 @@ def test_generate_cli_megabyte_prompt_is_one_line_and_writes_nothing(test_model_
 
 
 def test_generate_exact_length_and_max_model_len_hints(test_model_dir, tmp_path, capsys):
+    from transformers import AutoTokenizer
+
     from robalign.cli.main import main
     from robalign.eval.engines import ContextLimit
     from robalign.eval.prompts import render_chat
-    from transformers import AutoTokenizer
 
     n = len(render_chat(AutoTokenizer.from_pretrained(test_model_dir), [LONG])[0])
     assert n > 512 - 16
@@ -114,9 +115,10 @@ def test_tournament_long_prompt_fails_before_any_engine(test_model_dir, lora_dir
 
 
 def test_attack_eval_names_the_row_of_the_safety_file(test_model_dir, data_dir, tmp_path, capsys):
+    from transformers import AutoConfig, AutoTokenizer
+
     from robalign.attacks.evaluate import check_lengths
     from robalign.cli.main import main
-    from transformers import AutoConfig, AutoTokenizer
 
     rows = [json.loads(x) for x in (data_dir / "safety_test.jsonl").read_text().splitlines()]
     rows = [r for r in rows if r["kind"] == "benign"][:1] + [r for r in rows if r["kind"] == "harmful"][:2]

@@ -49,6 +49,7 @@ def test_key_is_kept_out_of_the_command_and_guards_every_path(test_model_dir, lo
 
 def test_server_sees_neutral_paths_and_keeps_the_model_name(test_model_dir, lora_dir, capsys, monkeypatch):
     code, out, _ = _serve(capsys, monkeypatch, "--model", test_model_dir, "--adapter", f"mine={lora_dir}", "--print-command")
+    assert code == 0
     cmd = out.split()
     model = Path(cmd[cmd.index("--model") + 1])
     name, _, served = cmd[cmd.index("--lora-modules") + 1].partition("=")
@@ -56,7 +57,7 @@ def test_server_sees_neutral_paths_and_keeps_the_model_name(test_model_dir, lora
     assert Path(served).resolve() == lora_dir.resolve() and model.name == "base" and model.resolve() == test_model_dir.resolve()
     assert cmd[cmd.index("--served-model-name") + 1] == str(test_model_dir)  # clients still name the base as before
     assert (model.parent.stat().st_mode & 0o777) == 0o700 and (model.parent.parent.stat().st_mode & 0o777) == 0o700
-    code, again, _ = _serve(capsys, monkeypatch, "--model", test_model_dir, "--adapter", f"mine={lora_dir}", "--print-command")
+    _, again, _ = _serve(capsys, monkeypatch, "--model", test_model_dir, "--adapter", f"mine={lora_dir}", "--print-command")
     assert again == out  # the same folder on every start: nothing piles up in the temp dir
 
 
@@ -117,14 +118,18 @@ def test_real_server_requires_the_key(test_model_dir, lora_dir, tmp_path):
     SageMaker /invocations vLLM leaves open, and /v1/models shows no real path."""
     port = _free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO / "src"), "VLLM_API_KEY": "", "VLLM_LOGGING_LEVEL": "WARNING"}
-    log = open(tmp_path / "server.log", "w")
+    with open(tmp_path / "server.log", "w") as log:
+        _check_server(test_model_dir, lora_dir, tmp_path, port, env, log)
+
+
+def _check_server(test_model_dir, lora_dir, tmp_path, port, env, log) -> None:
     proc = subprocess.Popen([sys.executable, "-m", "robalign", "serve", "--model", str(test_model_dir), "--adapter", f"mine={lora_dir}",
                              "--port", str(port), "--api-key", "k3y", "--dtype", "float32", "--", "--enforce-eager"],
                             cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.time() + 240
-        while not (_up(port) and _get(f"{base}/health")[0] == 200):
+        while not (_up(port) and _get(f"{base}/health")[0] == 200):  # /health: no key needed
             assert proc.poll() is None and time.time() < deadline, (tmp_path / "server.log").read_text()[-3000:]
             time.sleep(2)
         chat = {"model": "mine", "messages": [{"role": "user", "content": "Max: 3 9 2"}], "max_tokens": 4, "temperature": 0}
@@ -143,7 +148,6 @@ def test_real_server_requires_the_key(test_model_dir, lora_dir, tmp_path):
             proc.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
-        log.close()
 
 
 def _up(port: int) -> bool:
