@@ -173,6 +173,10 @@ def run(opts) -> int:
         return dry_run(recipe, training, args_obj, hw)
     resolved = resolved_recipe_dict(recipe, training)
     claim = claim_run_dir(Path(args_obj.output_dir), resolved, recipe.source, resume=opts.resume, overwrite=getattr(opts, "overwrite", False))
+    if claim.resume_from is not None:
+        from robalign.trainers.checkpointing import read_extra_state
+
+        read_extra_state(claim.resume_from)  # a planted or corrupt state file is refused before anything is written
     if claim.finished:
         print(f"{args_obj.output_dir}: the run already finished at step {claim.finished}; nothing to do "
               "(raise training.max_steps to train further)")

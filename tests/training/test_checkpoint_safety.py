@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
 from pathlib import Path
 
 import pytest
@@ -26,10 +25,10 @@ class _Exploit:
 
 
 def plant_malicious_state(checkpoint: Path, witness_dir: Path) -> Path:
-    """Write a `robalign_state.pt` that creates a witness file when unpickled; return the witness path."""
+    """Write a `robalign_state.pt` (a genuine torch zip file, as torch.save writes it) that creates a
+    witness file when unpickled; return the witness path."""
     witness = witness_dir / "pwned"
-    with open(checkpoint / LEGACY_EXTRA_STATE_FILE, "wb") as fh:
-        pickle.dump({"lcpo": _Exploit(witness)}, fh)
+    torch.save({"lcpo": _Exploit(witness)}, checkpoint / LEGACY_EXTRA_STATE_FILE)
     return witness
 
 
@@ -38,8 +37,8 @@ def test_planted_pickle_is_refused_without_running(tmp_path):
     with pytest.raises(UserError, match="never unpickles code"):
         read_extra_state(tmp_path)
     assert not witness.exists()
-    # the same payload through plain pickle does run: the test's exploit is real
-    pickle.loads((tmp_path / LEGACY_EXTRA_STATE_FILE).read_bytes())
+    # the same file through a full unpickler does run: the test's exploit is real
+    torch.load(tmp_path / LEGACY_EXTRA_STATE_FILE, weights_only=False)
     assert witness.exists()
 
 

@@ -100,8 +100,9 @@ def test_run_directory_and_resume_equals_uninterrupted(tmp_path, test_model_dir,
     (out / "adapter_model.safetensors").unlink()
     (out / "checkpoint-6" / "robalign_state.json").unlink()
     witness = plant_malicious_state(out / "checkpoint-6", tmp_path)
-    assert main([str(recipe), "--resume"]) == 2
-    assert not witness.exists()
+    metrics = (out / "metrics.jsonl").read_bytes()
+    assert main([str(recipe), "--resume", "--set", "training.max_steps=7"]) == 2
+    assert not witness.exists() and (out / "metrics.jsonl").read_bytes() == metrics
 
 
 @pytest.mark.slow
