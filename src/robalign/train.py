@@ -205,6 +205,7 @@ def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = 
 
     state = PartialState()
     out = Path(args_obj.output_dir)
+    existed = out.exists()
     # every rank has checked the folder (run()) before any rank writes to it
     state.wait_for_everyone()
     with contextlib.ExitStack() as stack:
@@ -234,7 +235,11 @@ def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = 
             trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
         except UserError:
             if state.is_main_process and fresh_dir and last_complete_checkpoint(out) is None:
-                shutil.rmtree(out, ignore_errors=True)  # this run made the folder: leave nothing half-written
+                # leave the folder as this run found it: gone if it made it, else empty again
+                if existed:
+                    clear_dir(out)
+                else:
+                    shutil.rmtree(out, ignore_errors=True)
             raise
         trainer.save_model(str(out))
         if state.is_main_process:

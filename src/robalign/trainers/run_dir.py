@@ -157,7 +157,7 @@ RUN_FILES = ("resolved_recipe.yaml", "run_info.json", "metrics.jsonl")
 class RunDirClaim:
     resume_from: Path | None = None  # the checkpoint to resume from
     clear: bool = False  # --overwrite: empty the folder (under the run's lock) before writing
-    fresh_dir: bool = False  # the folder did not exist (or was empty): a failed start may remove it
+    fresh_dir: bool = False  # the folder was missing or empty: a failed start leaves it as it was
     finished: int | None = None  # --resume of a finished run: its final step, nothing to do
     damaged: list[Path] = field(default_factory=list)  # newer checkpoints to set aside (renamed *.damaged) before resuming
 
