@@ -13,9 +13,9 @@ files at nominal 0.1 / 0.2 have realised reliability 0.89 / 0.7825. Measured on 
 eta 0.834-0.849 / 0.720-0.747 (a weak reference reads its own errors as flips, so eta is low
 by 0.04-0.06), gap between the two 0.091-0.126, posterior AUC 0.83-0.905, online drift over
 the 10 training steps 0.000-0.026, and the coin-flip test far from firing (LR statistic 36-110
-against 9.2). The nominal-0.3 file (realised 0.66) is not used: there the LR statistic of
-these references is 8.5-21, so whether LCPO falls back to the implicit posterior depends on
-the SFT run. On the demo-size SFT model the nominal-0.3 fit gives 0.708 (bench_lcpo_recovery.py).
+against its cut 5.99). The nominal-0.3 file (realised 0.66) is not used: there the LR statistic
+of these references is 8.5-21, near enough to the cut that a weaker SFT run could fall back to the
+implicit posterior. On the demo-size SFT model the nominal-0.3 fit gives 0.708 (bench_lcpo_recovery.py).
 """
 
 from __future__ import annotations
