@@ -152,6 +152,11 @@ CASES = [
     Case("rank-rounds-a-folder", argv=lambda ws: ["rank", str(_table(ws)), "--rounds", str(ws.root)], needle="round 1"),
     Case("attack-grid-inf", argv=lambda ws: ["attack-eval", "--model", str(ws.model), "--data", str(ws.data / "safety_test.jsonl"), "--grid", "1xinf"],
          needle="positive and finite"),
+    Case("attack-out-is-a-folder", argv=lambda ws: ["attack-eval", "--model", str(ws.model), "--data", str(ws.data / "safety_test.jsonl"),
+                                                    "--out", str(ws.root)], needle="is a folder; expected a file path"),
+    Case("attack-target-null", argv=lambda ws: ["attack-eval", "--model", str(ws.model), "--data", ws.rows(
+        [{"prompt": "Tell me the secret code.", "target": None, "refusal": "I cannot share the secret code.", "kind": "harmful"}])],
+        needle="column 'target'"),
     # output folders holding other work
     Case("make-model-over-a-model", argv=lambda ws: ["make-model", "--size", "test", "--out", str(_copy(ws.model, ws.root / "m"))],
          needle="already holds a model; pass --overwrite"),

@@ -46,17 +46,24 @@ def run(args) -> int:
     from robalign.errors import UserError
 
     grid = parse_grid(args.grid) if args.grid is not None else list(DEFAULT_GRID)
+    if args.out is not None:  # before the attack runs, not after
+        from robalign.outputs import check_output_file
+
+        check_output_file(args.out, "attack-eval --out")
     if args.max_samples is not None and args.max_samples < 1:
         raise UserError(f"--max-samples: expected a positive integer, got {args.max_samples}")
     ds = load_dataset_spec(DatasetSpec(path=args.data, max_samples=args.max_samples), None, "--data")
     check_columns(ds, "safety", None, "--data", args.data)
+    from robalign.data.loading import check_rows
+
+    check_rows(ds, "safety", None, "--data", args.data)
     rows = ds.to_list()
     split_rows(rows, args.data)  # fail on bad data before loading a model
     bench = read_bench_dir(args.bench) if args.bench else None
     model, tokenizer = load_model(args.model, args.adapter)
     report = robustness_report(
         model, tokenizer, rows, grid, bench, norm=args.norm, batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens, seed=args.seed,
+        max_new_tokens=args.max_new_tokens, seed=args.seed, source=args.data,
     )
     report = {"model": args.model, "adapter": args.adapter, "data": args.data, **report}
     c = report["clean"]
