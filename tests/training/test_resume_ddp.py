@@ -119,5 +119,9 @@ def test_two_processes_share_eta_and_match_one_process(tmp_path, test_model_dir,
     single = read(tmp_path / "trace1" / "eta_rank0.jsonl")
     assert [r["step"] for r in rank0] == [1, 2, 3, 4]
     assert [r["eta"] for r in rank0] == [r["eta"] for r in rank1]  # bit-identical on both ranks
-    assert [r["eta"][0] for r in rank0] == pytest.approx([r["eta"][0] for r in single], abs=1e-5)
-    assert [r["mean_weight"] for r in rank0] == pytest.approx([r["mean_weight"] for r in single], abs=1e-5)
+    # Two processes of 4 = one of 8 up to float reduction order, which differs between CPUs (measured
+    # here, AVX-512: 2.6e-5 of a 3e-3 move with bf16 autocast, 1.3e-4 in fp32; 1e-5 held on AVX2). A
+    # broken all-reduce (a local mean, a sum) changes the move by 50-100%: 10% of it separates the two.
+    move = lambda rows: [r["eta"][0] - 0.9 for r in rows]  # noqa: E731  (eta_0 = 0.9)
+    assert move(rank0) == pytest.approx(move(single), rel=0.1, abs=1e-6)
+    assert [r["mean_weight"] for r in rank0] == pytest.approx([r["mean_weight"] for r in single], abs=1e-3)
