@@ -124,11 +124,8 @@ def claim_output_dir(cfg: TournamentConfig, file: str | None, overwrite: bool) -
             recorded = None
         if recorded == source:
             return False
-    if not ours:
-        if overwrite:
-            raise UserError(f"{what}: {out} holds files robalign did not write; --overwrite only replaces an earlier tournament's "
-                            "results: choose an empty or new output_dir")
-        refuse_unless_overwrite(out, what, "files robalign did not write", False)
+    if not ours:  # never emptied, even with --overwrite: it may be anyone's folder
+        raise UserError(f"{what}: {out} holds files robalign did not write; choose an empty or new output_dir")
     refuse_unless_overwrite(out, what, "another tournament's results", overwrite, hint="or --set output_dir=... for a new folder")
     return True
 

@@ -231,11 +231,11 @@ def claim_run_dir(out: Path, resolved: dict, source: str, *, resume: bool, overw
         if ckpt is not None:
             raise UserError(f"{what}: {out} already holds checkpoints ({ckpt.name}); pass --resume to continue that run, "
                             "--overwrite to replace it, or choose another training.output_dir")
-        holds = "a training run" if is_run_dir(out) else "files robalign did not write"
-        raise UserError(f"{what}: {out} already holds {holds}; pass --overwrite to replace it, or choose another training.output_dir")
+        if is_run_dir(out):
+            raise UserError(f"{what}: {out} already holds a training run; pass --overwrite to replace it, or choose another training.output_dir")
     if not is_run_dir(out):
-        raise UserError(f"{what}: {out} holds files robalign did not write; --overwrite only replaces an earlier robalign run: "
-                        "choose an empty or new training.output_dir")
+        why = "; --overwrite only replaces an earlier robalign run" if overwrite else ""
+        raise UserError(f"{what}: {out} holds files robalign did not write{why}: choose an empty or new training.output_dir")
     return RunDirClaim(clear=True)
 
 
