@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import struct
 from functools import lru_cache
 from pathlib import Path
@@ -36,6 +37,8 @@ def safetensors_header(path: Path) -> tuple[dict, int]:
     """(header JSON, offset where the data region starts): the 8-byte length + JSON prefix of the file."""
     with open(path, "rb") as fh:
         (n,) = struct.unpack("<Q", fh.read(8))
+        if n > os.fstat(fh.fileno()).st_size - 8:
+            raise ValueError("header longer than the file")
         return json.loads(fh.read(n)), 8 + n
 
 

@@ -117,20 +117,22 @@ def checkpoint_damage(checkpoint_dir: str | Path) -> str | None:
     import struct
     import zipfile
 
+    from robalign.models.fingerprint import safetensors_header
+
     folder = Path(checkpoint_dir)
     for f in sorted(folder.glob("*.safetensors")):
         try:
-            size = f.stat().st_size
-            with open(f, "rb") as fh:
-                (n,) = struct.unpack("<Q", fh.read(8))
-                if n > size - 8:
-                    return f"{f.name}: header longer than the file"
-                header = json.loads(fh.read(n))
+            header, start = safetensors_header(f)
             end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-            if 8 + n + end > size:
-                return f"{f.name}: cut short ({size} bytes, {8 + n + end} expected)"
-        except (OSError, ValueError, KeyError, TypeError, struct.error) as err:
+        except json.JSONDecodeError as err:
             return f"{f.name}: unreadable ({type(err).__name__})"
+        except ValueError as err:  # the header reader's own finding, e.g. a header longer than the file
+            return f"{f.name}: {err}"
+        except (OSError, KeyError, TypeError, struct.error) as err:
+            return f"{f.name}: unreadable ({type(err).__name__})"
+        size = f.stat().st_size
+        if start + end > size:
+            return f"{f.name}: cut short ({size} bytes, {start + end} expected)"
     for f in sorted([*folder.glob("*.pt"), *folder.glob("*.pth")]):
         if not zipfile.is_zipfile(f):
             return f"{f.name}: not a complete torch file"
