@@ -173,7 +173,7 @@ def test_tournament_bad_input_is_one_line_before_any_generation(case, tmp_path, 
     ranking = {"n_sims": 100, "eliminate": [0]}
     expect = {
         "not_an_adapter": "no adapter_config.json",
-        "missing_model": "base model directory not found",
+        "missing_model": "no such model folder",
         "eliminate_too_big": "ranking.eliminate: expected levels <= 0 with 2 models",
         "missing_data": "benchmark sort data not found",
     }[case]

@@ -23,7 +23,6 @@ from typing import Callable, Optional
 
 from robalign.atomic import atomic_write_jsonl, atomic_write_text
 from robalign.config.schema import to_dict
-from robalign.data.loading import is_local
 from robalign.errors import UserError
 from robalign.eval.adapters import check_adapter
 from robalign.eval.cache import GenerationCache
@@ -48,19 +47,15 @@ def _log(msg: str) -> None:
 def check_models(entries: list[Entry], file: str | None) -> None:
     """One-line errors for missing models and bad adapters (one trained on another base, even of the
     same shapes, included), all before any engine starts."""
+    from robalign.models.locate import check_model_source
+
     for e in entries:
-        looks_local = is_local(e.model)
-        if not looks_local and os.environ.get("HF_HUB_OFFLINE") == "1":
-            raise UserError(f"{file}: model {e.name}: {e.model} is not a local directory, and HF_HUB_OFFLINE=1 forbids downloading it")
-        if looks_local and not Path(e.model).is_dir():
-            raise UserError(f"{file}: model {e.name}: base model directory not found: {e.model}")
-        if looks_local and not (Path(e.model) / "config.json").is_file():
-            raise UserError(f"{file}: model {e.name}: {e.model} holds no model (no config.json); is its training run finished?")
-        if e.adapter:
-            try:
+        try:
+            check_model_source(e.model, "base model")
+            if e.adapter:
                 check_adapter(e.adapter, e.model)
-            except UserError as err:
-                raise UserError(f"{file}: model {e.name}: {err}") from None
+        except UserError as err:
+            raise UserError(f"{file}: model {e.name}: {err}") from None
 
 
 def load_benchmarks(cfg: TournamentConfig) -> dict[str, list[dict]]:
