@@ -11,10 +11,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 CACHE = REPO / ".cache"
-for var, sub in {
-    "HF_HOME": "hf", "HF_DATASETS_CACHE": "hf/datasets", "VLLM_CACHE_ROOT": "vllm", "TORCHINDUCTOR_CACHE_DIR": "inductor",
-    "TRITON_CACHE_DIR": "triton", "MPLCONFIGDIR": "mpl", "XDG_CACHE_HOME": "xdg",
-}.items():
+from robalign.env import CACHE_VARS  # noqa: E402  (light: os and pathlib only)
+
+for var, sub in CACHE_VARS.items():
     os.environ.setdefault(var, str(CACHE / sub))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
