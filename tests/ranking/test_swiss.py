@@ -123,6 +123,86 @@ def test_hand_computed_elimination(pairing, expected):
 
 
 # ---------------------------------------------------------------------------------------------
+# reference_exact: a seeded port of the published loop (LJSthu/LLMSwissRound, swiss.py), written
+# from its rules: groups by points, shuffled, odd one sits out, a tie goes to the second of the
+# shuffled pair, the T lowest dropped after every round by a stable sort over the remaining
+# models in index order (lowest index first among equal points), stop when <= 1 model remains.
+# ---------------------------------------------------------------------------------------------
+def published_loop(match_scores: list[list[float]], eliminate: int, rnd: random.Random) -> list[int]:
+    points = [0] * len(match_scores[0])
+    remaining = list(range(len(points)))
+    for scores in match_scores:
+        if len(remaining) <= 1:
+            break
+        by_points: dict[int, list[int]] = {}
+        for m in sorted(remaining, key=lambda i: points[i], reverse=True):
+            by_points.setdefault(points[m], []).append(m)
+        for group in by_points.values():
+            rnd.shuffle(group)
+            for j in range(0, len(group) - 1, 2):
+                a, b = group[j], group[j + 1]
+                points[a if scores[a] > scores[b] else b] += 1
+        cut = set(sorted(remaining, key=lambda i: points[i])[:eliminate])
+        remaining = [m for m in remaining if m not in cut]
+    return points
+
+
+def published_summary(scores: np.ndarray, rounds, eliminate: int, n: int, seed: int):
+    rnd = random.Random(seed)
+    match = [[float(np.mean(scores[i, cols])) for i in range(scores.shape[0])] for cols in rounds]
+    pts = np.array([published_loop(match, eliminate, rnd) for _ in range(n)], dtype=float)
+    return pts.mean(0), pts.std(0, ddof=1) / np.sqrt(n), pts
+
+
+@pytest.mark.parametrize(
+    "n_models,eliminate,with_ties,field",
+    [
+        (7, 1, False, (7, 6, 5, 4, 3)),
+        (6, 1, True, (6, 5, 4, 3, 2)),
+        (7, 2, True, (7, 5, 3, 1, 0)),  # shrinks to one model, then none
+        (5, 2, False, (5, 3, 1, 0, 0)),
+        (6, 2, True, (6, 4, 2, 0, 0)),  # two left are both dropped: the tournament ends early
+    ],
+)
+def test_reference_exact_matches_the_published_loop(n_models, eliminate, with_ties, field):
+    scores, rounds = random_case(n_models, 8, seed=300 + 10 * n_models + eliminate, with_ties=with_ties)
+    res = swiss_tournament(scores, rounds, n_sims=N_SIMS, eliminate=eliminate, reference_exact=True, seed=5)
+    assert res.n_active == field and res.reference_exact
+    n_loop = 4_000
+    mean, se, pts = published_summary(scores, rounds, eliminate, n_loop, seed=6)
+    z = np.abs(res.expected_score - mean) / np.sqrt(res.std_error**2 + se**2 + 1e-12)
+    assert z.max() < 4, (res.expected_score, mean, z)
+    for p in range(len(rounds) + 1):
+        loop_p = (pts == p).mean(0)
+        sd = np.sqrt(res.points_probs[:, p] * (1 - res.points_probs[:, p]) / n_loop + 1e-12)
+        assert np.all(np.abs(res.points_probs[:, p] - loop_p) < 4.5 * sd + 1e-9), (p, res.points_probs[:, p], loop_p)
+    # the played-matches count stays consistent: every point is a won match ("reference" pairing)
+    assert np.all(res.expected_score <= res.expected_matches + 1e-12)
+
+
+def test_reference_exact_favours_later_rows_where_the_default_does_not():
+    # Identical models: every match is a coin flip. The published cut drops the lowest row index
+    # among equal points, so later rows survive longer and score more; random ties keep them equal.
+    scores = np.ones((6, 5))
+    rounds = [[j] for j in range(5)]
+    exact = swiss_tournament(scores, rounds, n_sims=N_SIMS, eliminate=1, reference_exact=True, seed=7)
+    default = swiss_tournament(scores, rounds, n_sims=N_SIMS, eliminate=1, seed=7)
+    se = exact.std_error.max()
+    assert np.all(np.diff(exact.expected_score) > -4 * se), exact.expected_score  # non-decreasing in the row
+    spread = exact.expected_score[-1] - exact.expected_score[0]
+    assert spread > 10 * np.hypot(exact.std_error[0], exact.std_error[-1])
+    z = np.abs(default.expected_score - default.expected_score.mean()) / default.std_error
+    assert z.max() < 4.5, default.expected_score
+
+
+def test_reference_exact_equals_default_without_elimination():
+    scores, rounds = random_case(7, 8, seed=8, with_ties=True)
+    a = swiss_tournament(scores, rounds, n_sims=5_000, seed=9)
+    b = swiss_tournament(scores, rounds, n_sims=5_000, seed=9, reference_exact=True)
+    np.testing.assert_array_equal(a.expected_score, b.expected_score)  # same rules, same random stream
+
+
+# ---------------------------------------------------------------------------------------------
 # Properties.
 # ---------------------------------------------------------------------------------------------
 def dominant_case(n_models: int, n_bench: int, seed: int = 0) -> np.ndarray:
@@ -254,6 +334,9 @@ GOOD = np.arange(12, dtype=float).reshape(4, 3)
         (GOOD, [[0]], {"eliminate": 3}, "expected 0..2"),
         (GOOD, [[0]], {"eliminate": True}, "eliminate must be an integer"),
         (GOOD, [[0]], {"n_sims": 1}, "n_sims"),
+        (GOOD, [[0]], {"reference_exact": True, "pairing": "swiss"}, "pairs as 'reference'"),
+        (GOOD, [[0]], {"reference_exact": True, "eliminate": 4}, "expected 0..3"),
+        (GOOD, [[0]], {"reference_exact": "yes"}, "reference_exact must be true or false"),
         ([["a", "b"], ["c", "d"]], [[0]], {}, "numeric"),
     ],
 )

@@ -25,6 +25,12 @@ One tournament (rules, exactly):
    ties at the cut broken at random) are dropped and keep their points. The field never shrinks
    below 2 active models: in a round with fewer than ``eliminate + 2`` active models only
    ``n_active - 2`` are dropped (the per-round field sizes are in ``SwissResult.n_active``).
+
+   Departs from the paper's code, which breaks ties at the cut by model index (the lowest row of
+   the score table goes first: Python's stable sort) and lets the field shrink to one model or
+   none (the tournament then stops). Random ties do not favour a model for its row, and two
+   models always stay to play; ``reference_exact=True`` restores the published loop's rules
+   (with ``pairing="reference"``), so its tables can be reproduced within Monte Carlo error.
 5. Final points of every model are recorded; its final rank is by points (1 = most), ties
    broken at random.
 
@@ -35,7 +41,9 @@ each group in one ``np.sort`` (see :class:`_Codec`). Pairing is then adjacent in
 "swiss" that *is* the pair-down rule: the last of an odd group meets the first, i.e. a random
 member, of the next group). The same sort also ranks the field for elimination: dropping the T
 lowest is dropping the last T columns; the survivors of a tied cut group stay in uniformly
-random order. Memory is bounded by advancing ``chunk_size`` simulations at a time.
+random order. With ``reference_exact`` the cut is made on a second sort whose in-group order is
+the model id (highest first, so the lowest ids sit in the dropped tail) before the field is
+shuffled for pairing. Memory is bounded by advancing ``chunk_size`` simulations at a time.
 """
 
 from __future__ import annotations
@@ -68,7 +76,7 @@ class SwissResult:
             won match, so expected_score / expected_matches is the win rate and a model that never
             loses has expected_score == expected_matches.
         n_active: active models in each round (length n_rounds).
-        n_sims, n_rounds, eliminate, pairing: the settings that produced it.
+        n_sims, n_rounds, eliminate, pairing, reference_exact: the settings that produced it.
     """
 
     expected_score: np.ndarray
@@ -81,6 +89,7 @@ class SwissResult:
     n_rounds: int
     eliminate: int
     pairing: str
+    reference_exact: bool = False
 
     @property
     def expected_rank(self) -> np.ndarray:
@@ -88,13 +97,20 @@ class SwissResult:
         return self.rank_probs @ np.arange(1, self.rank_probs.shape[1] + 1)
 
 
-def field_sizes(n_models: int, n_rounds: int, eliminate: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
-    """Active models per round and models dropped after each round (never below 2 active; none after the last)."""
+def field_sizes(
+    n_models: int, n_rounds: int, eliminate: int, *, reference_exact: bool = False
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    """Active models per round and models dropped after each round (none after the last).
+
+    The field never shrinks below 2, except with ``reference_exact`` (the published loop drops
+    ``eliminate`` models whatever is left: a field of 1 or 0 plays no more matches).
+    """
+    floor = 0 if reference_exact else 2
     active, drops = [], []
     k = n_models
     for r in range(n_rounds):
         active.append(k)
-        d = min(eliminate, k - 2) if r < n_rounds - 1 else 0
+        d = max(0, min(eliminate, k - floor)) if r < n_rounds - 1 else 0
         drops.append(d)
         k -= d
     return tuple(active), tuple(drops)
@@ -156,9 +172,14 @@ def _play(sa: np.ndarray, sb: np.ndarray, has_ties: bool, rng: np.random.Generat
 
 
 def _simulate_chunk(
-    match_scores: np.ndarray, n_sims: int, drops: tuple[int, ...], swiss: bool, rng: np.random.Generator
+    match_scores: np.ndarray,
+    n_sims: int,
+    drops: tuple[int, ...],
+    swiss: bool,
+    rng: np.random.Generator,
+    index_cut: bool = False,
 ) -> np.ndarray:
-    """Run ``n_sims`` tournaments.
+    """Run ``n_sims`` tournaments (``index_cut``: ties at the elimination cut drop the lowest model ids).
 
     ``match_scores`` (n_rounds, n_models): the per-round match score of every model.
     Returns final points, int16 (n_sims, n_models), and the total number of matches every model
@@ -174,20 +195,35 @@ def _simulate_chunk(
     active_rounds = np.zeros(n_models, dtype=np.int64)  # sum over sims of rounds spent in the field
     idle = np.zeros(n_models, dtype=np.int64)  # sum over sims of byes and sit-outs
 
+    def drop_tail(keys: np.ndarray, d: int, r: int) -> np.ndarray:
+        """Eliminate the last ``d`` slots of the sorted field after ``r`` rounds: they keep their points."""
+        keep = keys.shape[1] - d
+        out = keys[:, keep:]
+        points[rows, codec.ids(out)] = codec.points(out)
+        active_rounds[:] += r * np.bincount(codec.ids(out).ravel(), minlength=n_models)
+        return np.ascontiguousarray(keys[:, :keep])
+
     keys = codec.encode(points, raw(points.shape))
     keys.sort(axis=1)  # round 1: all on 0 points, so this is a uniformly random permutation
     for r in range(n_rounds):
         if r > 0:
+            d = drops[r - 1]
+            if d and index_cut:
+                # The published loop's cut: inside a points level the highest ids sort first, so the
+                # lowest ids fill the dropped tail; then the survivors are shuffled for pairing.
+                keys &= codec.keep_mask
+                keys |= (codec.id_mask - (keys & codec.id_mask)) << np.uint64(codec.id_bits)
+                keys.sort(axis=1)
+                keys, d = drop_tail(keys, d, r), 0
             keys &= codec.keep_mask  # fresh random bits, same points and ids
             keys |= raw(keys.shape) & codec.random_mask
             keys.sort(axis=1)
-            if drops[r - 1]:  # eliminate the lowest: the tail of the sorted field keeps its points
-                keep = keys.shape[1] - drops[r - 1]
-                out = keys[:, keep:]
-                points[rows, codec.ids(out)] = codec.points(out)
-                active_rounds += r * np.bincount(codec.ids(out).ravel(), minlength=n_models)
-                keys = np.ascontiguousarray(keys[:, :keep])
+            if d:  # eliminate the lowest: the tail of the sorted field keeps its points
+                keys = drop_tail(keys, d, r)
         k = keys.shape[1]
+        if k < 2:  # only with reference_exact: a field of one (it sits out) or none plays no match
+            idle += np.bincount(codec.ids(keys).ravel(), minlength=n_models)
+            continue
         ids = codec.ids(keys)  # (N, k) model ids in standing order
         slot_scores = match_scores[r][ids]  # (N, k) this round's match score of every slot
         flat = keys.reshape(-1)  # view: flat[s * k + j] is slot j of simulation s
@@ -235,6 +271,7 @@ def swiss_tournament(
     eliminate: int = 0,
     seed: int | np.random.Generator = 0,
     pairing: str = "reference",
+    reference_exact: bool = False,
     chunk_size: int = DEFAULT_CHUNK,
 ) -> SwissResult:
     """Expected final Swiss-tournament score of every model, by Monte Carlo.
@@ -249,6 +286,10 @@ def swiss_tournament(
             function of (seed, chunk_size) and the inputs.
         pairing: ``"reference"`` (odd model of a group sits out, 0 points) or ``"swiss"``
             (odd model paired down; a bye for the lowest group scores +1). See module doc.
+        reference_exact: the published loop's rules (LJSthu/LLMSwissRound): ties at the
+            elimination cut drop the lowest row index first, and the field may shrink to one
+            model or none. Needs ``pairing="reference"``; identical to the default at
+            ``eliminate=0``. Default False: random ties at the cut, at least two models stay.
         chunk_size: simulations advanced together (memory bound; changes the random stream).
 
     Returns:
@@ -260,17 +301,22 @@ def swiss_tournament(
     n_sims = as_int(n_sims, "n_sims", minimum=2)
     eliminate = as_int(eliminate, "eliminate", minimum=0)
     chunk_size = as_int(chunk_size, "chunk_size", minimum=1)
-    if eliminate > n_models - 2:
-        raise UserError(
-            f"eliminate={eliminate} is too large for {n_models} models; expected 0..{n_models - 2} (at least 2 must stay to play)"
-        )
+    if not isinstance(reference_exact, (bool, np.bool_)):
+        raise UserError(f"reference_exact must be true or false; got {reference_exact!r}")
+    reference_exact = bool(reference_exact)
     if pairing not in PAIRINGS:
         raise UserError(f"pairing must be one of {', '.join(repr(p) for p in PAIRINGS)}; got {pairing!r}")
+    if reference_exact and pairing != "reference":
+        raise UserError(f"reference_exact reproduces the paper's loop, which pairs as 'reference'; got pairing={pairing!r}")
+    max_t = n_models - 1 if reference_exact else n_models - 2
+    if eliminate > max_t:
+        why = "at least 1 must play round 2" if reference_exact else "at least 2 must stay to play"
+        raise UserError(f"eliminate={eliminate} is too large for {n_models} models; expected 0..{max_t} ({why})")
     rng = np.random.default_rng(seed)
 
     match_scores = round_scores(scores, rounds)  # (n_rounds, n_models)
     n_rounds = len(rounds)
-    n_active, drops = field_sizes(n_models, n_rounds, eliminate)
+    n_active, drops = field_sizes(n_models, n_rounds, eliminate, reference_exact=reference_exact)
 
     total = np.zeros(n_models)
     total_sq = np.zeros(n_models)
@@ -283,7 +329,7 @@ def swiss_tournament(
     done = 0
     while done < n_sims:
         n = min(chunk_size, n_sims - done)
-        pts, chunk_played = _simulate_chunk(match_scores, n, drops, pairing == "swiss", rng)  # (n, M) int16
+        pts, chunk_played = _simulate_chunk(match_scores, n, drops, pairing == "swiss", rng, reference_exact)  # (n, M) int16
         played += chunk_played
         total += pts.sum(axis=0)
         total_sq += np.square(pts, dtype=np.float64).sum(axis=0)
@@ -307,7 +353,8 @@ def swiss_tournament(
     for a in arrays.values():
         a.flags.writeable = False
     return SwissResult(
-        **arrays, n_active=n_active, n_sims=n_sims, n_rounds=n_rounds, eliminate=eliminate, pairing=pairing
+        **arrays, n_active=n_active, n_sims=n_sims, n_rounds=n_rounds, eliminate=eliminate, pairing=pairing,
+        reference_exact=reference_exact,
     )
 
 
@@ -319,6 +366,7 @@ def failure_sensitivity(
     n_sims: int = 100_000,
     seed: int | np.random.Generator = 0,
     pairing: str = "reference",
+    reference_exact: bool = False,
 ) -> np.ndarray:
     """E[S] without elimination minus E[S] with ``eliminate`` drops a round; shape (n_models,).
 
@@ -327,6 +375,7 @@ def failure_sensitivity(
     Both tournaments use generators spawned from ``seed``.
     """
     rng0, rng_t = np.random.default_rng(seed).spawn(2)
-    base = swiss_tournament(scores, rounds, n_sims=n_sims, eliminate=0, seed=rng0, pairing=pairing)
-    elim = swiss_tournament(scores, rounds, n_sims=n_sims, eliminate=eliminate, seed=rng_t, pairing=pairing)
+    kw = dict(n_sims=n_sims, pairing=pairing, reference_exact=reference_exact)
+    base = swiss_tournament(scores, rounds, eliminate=0, seed=rng0, **kw)
+    elim = swiss_tournament(scores, rounds, eliminate=eliminate, seed=rng_t, **kw)
     return base.expected_score - elim.expected_score
