@@ -1,7 +1,9 @@
 """Atomic file writes: a temp file in the same directory, then `os.replace`.
 
 A reader (or a resumed run) never sees a half-written checkpoint, report or data file: it
-sees the old file or the new one.
+sees the old file or the new one. The result gets the permissions a new file made by ``open(path,
+"w")`` gets, 0666 minus the umask (usually 0644): ``mkstemp`` creates its temp file 0600, which
+made every report and data file unreadable to others.
 """
 
 from __future__ import annotations
@@ -13,11 +15,19 @@ from pathlib import Path
 from typing import Any, Iterable
 
 
+def _umask() -> int:
+    mask = os.umask(0o022)  # the only portable way to read it is to set it; restored at once
+    os.umask(mask)
+    return mask
+
+
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
+    mode = 0o666 & ~_umask()
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
