@@ -164,7 +164,7 @@ def test_demo_config_loads_with_bundled_benchmarks():
     assert {b.scorer for b in cfg.benchmarks} == {"verify", "safety"}
 
 
-@pytest.mark.parametrize("case", ["not_an_adapter", "missing_model", "eliminate_too_big", "missing_data"])
+@pytest.mark.parametrize("case", ["not_an_adapter", "missing_model", "eliminate_too_big", "missing_data", "exact_with_swiss_pairing"])
 def test_tournament_bad_input_is_one_line_before_any_generation(case, tmp_path, data_dir, test_model_dir, lora_dir, capsys):
     from robalign.cli.main import main
 
@@ -176,6 +176,7 @@ def test_tournament_bad_input_is_one_line_before_any_generation(case, tmp_path, 
         "missing_model": "no such model folder",
         "eliminate_too_big": "ranking.eliminate: expected levels <= 0 with 2 models",
         "missing_data": "benchmark sort data not found",
+        "exact_with_swiss_pairing": "ranking.reference_exact: expected pairing: reference",
     }[case]
     if case == "not_an_adapter":
         models[1]["adapter"] = str(test_model_dir)
@@ -183,6 +184,8 @@ def test_tournament_bad_input_is_one_line_before_any_generation(case, tmp_path, 
         models[0]["model"] = str(tmp_path / "nowhere")
     elif case == "eliminate_too_big":
         ranking["eliminate"] = [0, 1]
+    elif case == "exact_with_swiss_pairing":
+        ranking.update(reference_exact=True, pairing="swiss")
     else:
         data = str(tmp_path / "missing.jsonl")
     p = tmp_path / "t.yaml"

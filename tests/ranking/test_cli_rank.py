@@ -64,6 +64,26 @@ def test_rank_swiss_pairing_gives_the_dominant_model_every_round(tmp_path, capsy
     assert f"| 1 | Llama-2-70B | 4.000 ± 0.000 |" in capsys.readouterr().out
 
 
+def test_reference_exact_is_recorded_and_changes_the_eliminated_tournament(tmp_path, capsys):
+    """--reference-exact: the published loop's cut (lowest row first on ties, the field may shrink
+    to one); E[S] at T=0 is unchanged (same rules, same stream) and the output names the rules."""
+    default, exact = tmp_path / "default", tmp_path / "exact"
+    assert main(["rank", str(LLAMA2), *FAST, "--eliminate", "3", "--out", str(default)]) == 0
+    assert "robalign's rules at the elimination cut" in capsys.readouterr().out
+    assert main(["rank", str(LLAMA2), *FAST, "--eliminate", "3", "--reference-exact", "--out", str(exact)]) == 0
+    assert "the published loop's rules" in capsys.readouterr().out
+    a, b = (json.loads((d / "leaderboard.json").read_text()) for d in (default, exact))
+    assert b["settings"]["reference_exact"] is True and a["settings"]["reference_exact"] is False
+    assert b["active_per_round_elim"] == [12, 9, 6, 3, 0, 0, 0, 0]  # the default keeps 2: 12, 9, 6, 3, 2, ...
+    assert a["active_per_round_elim"] == [12, 9, 6, 3, 2, 2, 2, 2]
+    ra, rb = ({r["model"]: r for r in d["rows"]} for d in (a, b))
+    assert all(ra[m]["expected_score"] == rb[m]["expected_score"] for m in ra)
+    diff = max(abs(ra[m]["expected_score_elim"] - rb[m]["expected_score_elim"]) for m in ra)
+    se = max(r["expected_score_elim_se"] for r in a["rows"] + b["rows"])
+    assert diff > 10 * se, (diff, se)
+    assert "published loop" in (exact / "leaderboard.md").read_text()
+
+
 def _write(tmp_path: Path, text: str) -> Path:
     path = tmp_path / "scores.csv"
     path.write_text(text)
@@ -84,6 +104,8 @@ def _write(tmp_path: Path, text: str) -> Path:
         ("model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\nm3,0.1,0.2\n", ["--eliminate", "2"], "--eliminate 2 does not fit 3 models; expected 0..1"),
         ("model,a,a\nm1,0.5,0.1\nm2,0.4,0.3\n", [], "benchmark 'a' appears twice"),
         ("# only a comment\n", [], "no header row"),
+        ("model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\n", ["--reference-exact", "--pairing", "swiss"], "pairs as 'reference'"),
+        ("model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\nm3,0.1,0.2\n", ["--reference-exact", "--eliminate", "3"], "expected 0..2"),
     ],
 )
 def test_bad_table_exits_2_with_one_line(tmp_path, capsys, csv_text, extra, needle):

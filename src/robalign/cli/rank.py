@@ -38,6 +38,12 @@ def register(sub) -> None:
         help="reference: odd model of a points group sits out; swiss: paired down, bye scores 1 (default: reference)",
     )
     p.add_argument(
+        "--reference-exact", action="store_true",
+        help="the published loop's rules (LJSthu/LLMSwissRound): ties at the elimination cut drop the lowest "
+        "table row first and the field may shrink to one model; needs --pairing reference "
+        "(default: random ties at the cut, two models always stay)",
+    )
+    p.add_argument(
         "--eliminate", type=int, default=None,
         help="models dropped per round in the failure-sensitivity tournament "
         "(default: 2, or n_models - 2 for fewer than 4 models)",
@@ -144,6 +150,7 @@ def run(args) -> int:
         leaderboard_agreement,
         field_sizes,
         resolve_rounds,
+        rules_note,
     )
 
     models, benches, values = read_score_table(args.scores)
@@ -156,9 +163,12 @@ def run(args) -> int:
     cols = resolve_rounds(named, benches)
     if len(models) < 2:
         raise UserError(f"{args.scores}: {len(models)} model row(s); expected at least 2 models to rank")
+    if args.reference_exact and args.pairing != "reference":
+        raise UserError(f"--reference-exact reproduces the paper's loop, which pairs as 'reference'; got --pairing {args.pairing}")
+    max_t = len(models) - 1 if args.reference_exact else len(models) - 2
     eliminate = min(2, len(models) - 2) if args.eliminate is None else args.eliminate
-    if not 0 <= eliminate <= len(models) - 2:
-        raise UserError(f"--eliminate {eliminate} does not fit {len(models)} models; expected 0..{len(models) - 2}")
+    if not 0 <= eliminate <= max_t:
+        raise UserError(f"--eliminate {eliminate} does not fit {len(models)} models; expected 0..{max_t}")
     if args.out is not None:
         from robalign.outputs import check_output_dir
 
@@ -168,19 +178,20 @@ def run(args) -> int:
     scores = np.array(values, dtype=np.float64).reshape(len(models), len(benches))
     rows = build_leaderboard(
         scores, models, benches, cols,
-        n_sims=args.n_sims, eliminate=eliminate, pairing=args.pairing, n_bootstrap=args.n_bootstrap, seed=args.seed,
+        n_sims=args.n_sims, eliminate=eliminate, pairing=args.pairing, reference_exact=args.reference_exact,
+        n_bootstrap=args.n_bootstrap, seed=args.seed,
     )
     agreement = leaderboard_agreement(rows)
     settings = {
-        "n_sims": args.n_sims, "seed": args.seed, "pairing": args.pairing, "eliminate": eliminate,
-        "n_bootstrap": args.n_bootstrap,
+        "n_sims": args.n_sims, "seed": args.seed, "pairing": args.pairing, "reference_exact": args.reference_exact,
+        "eliminate": eliminate, "n_bootstrap": args.n_bootstrap,
     }
     title = (
         f"Leaderboard of {len(models)} models over {len(named)} rounds ({len(benches)} benchmarks): "
         f"{args.n_sims} simulated Swiss tournaments, pairing={args.pairing}, seed={args.seed}"
     )
-    active, _ = field_sizes(len(models), len(named), eliminate)
-    note = f"Active models per round at T={eliminate}: {', '.join(map(str, active))}."
+    active, _ = field_sizes(len(models), len(named), eliminate, reference_exact=args.reference_exact)
+    note = f"Active models per round at T={eliminate}: {', '.join(map(str, active))}. {rules_note(args.pairing, args.reference_exact)}"
     table = format_markdown(rows)
     print(f"{title}. {note}")
     print(table, end="")

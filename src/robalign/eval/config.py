@@ -106,6 +106,7 @@ class RankingArgs:
     eliminate: list[int] = field(default_factory=lambda: [0, 1, 2], help="Elimination levels T (models dropped per round); failure sensitivity = E[S](0) - E[S](max T).")
     seed: int = field(0, help="Seed of every random stream of the ranking.")
     pairing: Literal["reference", "swiss"] = field("reference", help="reference: odd model sits out; swiss: paired down, bye = win.", choices=["reference", "swiss"])
+    reference_exact: bool = field(False, help="The published loop's rules: ties at the elimination cut drop the lowest model (config order) first, the field may shrink to one; needs pairing: reference.")
     n_bootstrap: int = field(200, help="Bradley-Terry bootstrap resamples.")
 
     def validate(self, file, path):
@@ -115,6 +116,8 @@ class RankingArgs:
             raise ConfigError(file, f"{path}.eliminate", "a non-empty list of integers >= 0", got=repr(self.eliminate))
         if 0 not in self.eliminate:
             raise ConfigError(file, f"{path}.eliminate", "a list containing 0 (the reference level)", got=repr(self.eliminate))
+        if self.reference_exact and self.pairing != "reference":
+            raise ConfigError(file, f"{path}.reference_exact", "pairing: reference (the published loop's pairing)", got=f"pairing {self.pairing!r}")
         if self.n_bootstrap < 1:
             raise ConfigError(file, f"{path}.n_bootstrap", "a positive integer", got=repr(self.n_bootstrap))
         if not 0 <= self.seed < 2**32:

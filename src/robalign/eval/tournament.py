@@ -141,12 +141,14 @@ def run_tournament(
     out = Path(cfg.output_dir)
     entries = resolve_models(cfg, file)
     check_models(entries, file)
-    too_big = [t for t in cfg.ranking.eliminate if t > len(entries) - 2]
+    max_t = len(entries) - (1 if cfg.ranking.reference_exact else 2)
+    too_big = [t for t in cfg.ranking.eliminate if t > max_t]
     if too_big:  # checked before any generation: the ranking would refuse it at the very end
         from robalign.errors import ConfigError
 
-        raise ConfigError(file, "ranking.eliminate", f"levels <= {len(entries) - 2} with {len(entries)} models (2 must stay to play); "
-                          f"set e.g. --set ranking.eliminate=[0,{max(0, len(entries) - 2)}]", got=repr(cfg.ranking.eliminate))
+        why = "1 must play round 2" if cfg.ranking.reference_exact else "2 must stay to play"
+        raise ConfigError(file, "ranking.eliminate", f"levels <= {max_t} with {len(entries)} models ({why}); "
+                          f"set e.g. --set ranking.eliminate=[0,{max(0, max_t)}]", got=repr(cfg.ranking.eliminate))
     bench_rows = load_benchmarks(cfg)
     for b in cfg.benchmarks:
         if b.scorer == "attack":  # the attack runs after generation: check its prompts' lengths now

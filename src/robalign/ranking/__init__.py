@@ -21,7 +21,7 @@ from robalign.ranking.leaderboard import (
     resolve_rounds,
 )
 from robalign.ranking.pairwise import pairwise_counts, pairwise_matches
-from robalign.ranking.swiss import PAIRINGS, SwissResult, failure_sensitivity, field_sizes, swiss_tournament
+from robalign.ranking.swiss import PAIRINGS, SwissResult, failure_sensitivity, field_sizes, rules_note, swiss_tournament
 
 __all__ = [
     "PAIRINGS",
@@ -45,6 +45,7 @@ __all__ = [
     "pairwise_counts",
     "pairwise_matches",
     "resolve_rounds",
+    "rules_note",
     "swiss_tournament",
     "tau_matrix",
     "to_elo_scale",

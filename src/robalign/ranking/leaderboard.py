@@ -99,6 +99,7 @@ def build_leaderboard(
     n_sims: int = 100_000,
     eliminate: int = 2,
     pairing: str = "reference",
+    reference_exact: bool = False,
     n_bootstrap: int = 200,
     seed: int | np.random.Generator = 0,
     swiss_out: dict | None = None,
@@ -109,7 +110,7 @@ def build_leaderboard(
         scores: (n_models, n_benchmarks) score table, higher is better, no NaN.
         model_names, bench_names: row and column labels.
         rounds: round groups of benchmark names or column indices; None = one benchmark a round.
-        n_sims, pairing: Swiss Monte Carlo settings (see :func:`swiss_tournament`).
+        n_sims, pairing, reference_exact: Swiss Monte Carlo settings (see :func:`swiss_tournament`).
         eliminate: the T of the failure-sensitivity tournament (E[S] at T=0 minus at T=eliminate).
         n_bootstrap: Bradley-Terry bootstrap resamples (benchmarks are the resampled items).
         seed: one int/Generator; ``np.random.default_rng(seed).spawn(4)`` gives, in order, the
@@ -124,8 +125,9 @@ def build_leaderboard(
     cols = resolve_rounds(rounds, benches)
     rng_base, rng_elim, rng_bt, rng_elo = np.random.default_rng(seed).spawn(4)
 
-    base = swiss_tournament(s, cols, n_sims=n_sims, eliminate=0, pairing=pairing, seed=rng_base)
-    elim = swiss_tournament(s, cols, n_sims=n_sims, eliminate=eliminate, pairing=pairing, seed=rng_elim)
+    rules = dict(n_sims=n_sims, pairing=pairing, reference_exact=reference_exact)
+    base = swiss_tournament(s, cols, eliminate=0, seed=rng_base, **rules)
+    elim = swiss_tournament(s, cols, eliminate=eliminate, seed=rng_elim, **rules)
     if swiss_out is not None:
         swiss_out[eliminate] = elim
         swiss_out[0] = base  # after: with eliminate=0 the rows' E[S] is `base`'s

@@ -358,6 +358,23 @@ def swiss_tournament(
     )
 
 
+def rules_note(pairing: str, reference_exact: bool) -> str:
+    """One sentence naming the rules that produced a table, for every report that prints E[S].
+
+    Why: at T >= 1 robalign's default and the published loop give different numbers (up to about
+    a point of E[S] on the paper's shape), so a reader comparing with the paper must know which.
+    """
+    pair = (
+        "odd model of a points group sits out" if pairing == "reference"
+        else "odd model paired down, the lowest group's bye scores a win"
+    )
+    if reference_exact:
+        cut = "the published loop's rules at the elimination cut (ties drop the lowest table row first; the field may shrink to one model)"
+    else:
+        cut = "robalign's rules at the elimination cut (ties broken at random; two models always stay), not the published loop's (reference_exact restores them)"
+    return f"Swiss rules: {pairing} pairing ({pair}); {cut}."
+
+
 def failure_sensitivity(
     scores,
     rounds,

@@ -11,6 +11,8 @@ import base64
 import html
 from pathlib import Path
 
+from robalign.ranking.swiss import rules_note
+
 CSS = """
 body { font: 15px/1.45 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; color: #1d232b; margin: 0; background: #f6f7f9; }
 main { max-width: 1180px; margin: 0 auto; padding: 20px 28px 48px; }
@@ -108,7 +110,8 @@ def leaderboard_table(board: dict) -> str:
     note = (f"<p class='note'>E[S]: expected points in {board['settings']['n_sims']:,} simulated Swiss tournaments "
             f"(± Monte Carlo s.e.); T = models eliminated after each round. Failure sensitivity = E[S] at T=0 minus at T={t}. "
             "BT: Bradley-Terry on the Elo scale with bootstrap 95% intervals, from benchmark-level (and per-item) outcomes. "
-            "Mean rank: lower is better. Best value per column in bold green.</p>")
+            "Mean rank: lower is better. Best value per column in bold green. "
+            f"{html.escape(rules_note(board['settings']['pairing'], board['settings'].get('reference_exact', False)))}</p>")
     return _table(head, body, cols, cls="wide") + note
 
 

@@ -39,7 +39,7 @@ def rank_all(cfg, entries, benches, scores, results, *, progress: bool = True) -
     bar = tqdm(total=len(levels) + 2, desc="rank", unit="step", disable=not progress, file=sys.stderr)
     computed = {}  # the T=0 and T=t_max tournaments behind the rows
     rows = build_leaderboard(S, names, benches, cfg.rounds, n_sims=r.n_sims, eliminate=t_max, pairing=r.pairing,
-                             n_bootstrap=r.n_bootstrap, seed=r.seed, swiss_out=computed)
+                             reference_exact=r.reference_exact, n_bootstrap=r.n_bootstrap, seed=r.seed, swiss_out=computed)
     bar.update(1)
     cols = resolve_rounds(cfg.rounds, benches)
     others = [t for t in levels if t not in computed]
@@ -48,7 +48,8 @@ def rank_all(cfg, entries, benches, scores, results, *, progress: bool = True) -
     streams = {t: children[4 + k] for k, t in enumerate(others)}
     swiss = {}
     for t in levels:
-        res = computed[t] if t in computed else swiss_tournament(S, cols, n_sims=r.n_sims, eliminate=t, pairing=r.pairing, seed=streams[t])
+        res = computed[t] if t in computed else swiss_tournament(
+            S, cols, n_sims=r.n_sims, eliminate=t, pairing=r.pairing, reference_exact=r.reference_exact, seed=streams[t])
         swiss[str(t)] = {"expected_score": res.expected_score.tolist(), "std_error": res.std_error.tolist(),
                          "rank_probs": res.rank_probs.tolist(), "expected_rank": res.expected_rank.tolist()}
         bar.update(1)
@@ -84,7 +85,8 @@ def rank_all(cfg, entries, benches, scores, results, *, progress: bool = True) -
         "scores": scores,
         "metrics": metrics,
         "agreement": leaderboard_agreement(rows),
-        "settings": {"n_sims": r.n_sims, "eliminate": levels, "pairing": r.pairing, "seed": r.seed, "n_bootstrap": r.n_bootstrap},
+        "settings": {"n_sims": r.n_sims, "eliminate": levels, "pairing": r.pairing, "reference_exact": r.reference_exact,
+                     "seed": r.seed, "n_bootstrap": r.n_bootstrap},
         "warnings": [],
     }
 
@@ -109,13 +111,14 @@ def format_levels_markdown(board: dict) -> str:
 
 
 def format_markdown_document(board: dict) -> str:
-    from robalign.ranking import format_agreement_markdown, format_markdown
+    from robalign.ranking import format_agreement_markdown, format_markdown, rules_note
 
     s = board["settings"]
     parts = [
         f"# {board['title']}\n",
         f"{len(board['models'])} models, {len(board['benchmarks'])} benchmarks in {len(board['rounds'])} rounds; "
-        f"{s['n_sims']:,} simulated Swiss tournaments per elimination level ({s['pairing']} pairing, seed {s['seed']}).\n",
+        f"{s['n_sims']:,} simulated Swiss tournaments per elimination level ({s['pairing']} pairing, seed {s['seed']}). "
+        f"{rules_note(s['pairing'], s.get('reference_exact', False))}\n",
         "## Leaderboard\n",
         format_markdown(board["rows"]),
         "## Swiss expected score by elimination level\n",
