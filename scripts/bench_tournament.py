@@ -9,8 +9,12 @@ checks that both estimate the same E[S] (max |z| over models). Prints a markdown
     python scripts/bench_tournament.py            # 100,000 vectorised sims, 2,000 loop sims
     python scripts/bench_tournament.py --quick    # 20,000 and 300: a few seconds
 
-The loop is the *slow reference*: the rules of robalign.ranking.swiss written plainly, one
-tournament at a time, like the reference code. It is not used by the package.
+The loops (robalign.ranking.loops) run one tournament at a time, like the paper's code:
+``robalign_loop`` states robalign's rules plainly (random ties at the elimination cut, two models
+always stay) and ``published_loop`` the published loop's (lowest row first on ties at the cut,
+the field may shrink to one). The first table times the vectorised simulator against the loop
+with the same rules; the second checks ``reference_exact=True`` against the published loop and
+shows how far robalign's default rules move E[S] from the paper's at T >= 1.
 """
 
 from __future__ import annotations
@@ -18,14 +22,17 @@ from __future__ import annotations
 import argparse
 import itertools
 import os
-import random
 import time
+from pathlib import Path
 
 import numpy as np
 
-from robalign.ranking import swiss_tournament
+from robalign.cli.rank import read_score_table
+from robalign.ranking import kendall_tau, swiss_tournament
+from robalign.ranking.loops import loop_points
 
 N_MODELS, N_BENCH = 29, 38
+LLAMA2 = Path(__file__).resolve().parents[1] / "eval" / "tables" / "llama2_table3.csv"
 GROUP_SIZES = [2, 3, 4, 5, 6, 2, 3, 4, 2, 3, 2, 2]  # 12 rounds over 38 benchmarks, 2-6 each
 
 
@@ -40,46 +47,15 @@ def make_case(seed: int = 0) -> tuple[np.ndarray, list[list[int]]]:
     return scores, rounds
 
 
-def loop_tournament(match: list[list[float]], eliminate: int, pairing: str, rnd: random.Random) -> list[int]:
-    """One tournament, reference style. ``match[r][i]``: model i's round-r score. Returns final points."""
-    n_models = len(match[0])
-    points = [0] * n_models
-    active = list(range(n_models))
-    for r, round_scores in enumerate(match):
-        standing = sorted(active, key=lambda i: -points[i])
-        groups = [list(g) for _, g in itertools.groupby(standing, key=lambda i: points[i])]
-        pairs, carry = [], []
-        for g in groups:
-            rnd.shuffle(g)
-            g = carry + g if pairing == "swiss" else g
-            carry = []
-            if len(g) % 2:
-                odd = g.pop()  # the odd one: sits out (reference) or floats down (swiss)
-                if pairing == "swiss":
-                    carry = [odd]
-            pairs.extend(zip(g[0::2], g[1::2]))
-        if carry:
-            points[carry[0]] += 1  # swiss: bye of the lowest group
-        for a, b in pairs:
-            sa, sb = round_scores[a], round_scores[b]
-            winner = a if sa > sb else b if sb > sa else rnd.choice((a, b))
-            points[winner] += 1
-        if r < len(match) - 1:
-            drop = min(eliminate, len(active) - 2)
-            if drop > 0:
-                keys = {i: rnd.random() for i in active}
-                out = set(sorted(active, key=lambda i: (points[i], keys[i]))[:drop])
-                active = [i for i in active if i not in out]
-    return points
-
-
-def run_loop(scores: np.ndarray, rounds, eliminate: int, pairing: str, n: int, seed: int):
-    rnd = random.Random(seed)
-    match = [scores[:, cols].mean(axis=1).tolist() for cols in rounds]
+def run_loop(scores: np.ndarray, rounds, eliminate: int, pairing: str, n: int, seed: int, published: bool = False):
     t0 = time.perf_counter()
-    pts = np.array([loop_tournament(match, eliminate, pairing, rnd) for _ in range(n)], dtype=float)
+    pts = loop_points(scores, rounds, n=n, eliminate=eliminate, pairing=pairing, published=published, seed=seed)
     elapsed = time.perf_counter() - t0
     return elapsed, pts.mean(0), pts.std(0, ddof=1) / np.sqrt(n)
+
+
+def max_z(a_mean, a_se, b_mean, b_se) -> float:
+    return float((np.abs(a_mean - b_mean) / np.sqrt(a_se**2 + b_se**2 + 1e-12)).max())
 
 
 def main() -> None:
@@ -110,12 +86,30 @@ def main() -> None:
                 res = swiss_tournament(scores, rounds, n_sims=n_sims, eliminate=eliminate, pairing=pairing, seed=args.seed + rep)
                 best = min(best, time.perf_counter() - t0)
             loop_s, loop_mean, loop_se = run_loop(scores, rounds, eliminate, pairing, loop_sims, args.seed)
-            z = np.abs(res.expected_score - loop_mean) / np.sqrt(res.std_error**2 + loop_se**2 + 1e-12)
+            z = max_z(res.expected_score, res.std_error, loop_mean, loop_se)
             vec_rate, loop_rate = n_sims / best, loop_sims / loop_s
             print(
                 f"| {pairing} | {eliminate} | {best:.2f} | {vec_rate:,.0f} | {loop_rate:,.0f} "
-                f"| {vec_rate / loop_rate:,.0f}x | {z.max():.2f} |"
+                f"| {vec_rate / loop_rate:,.0f}x | {z:.2f} |"
             )
+
+    print("\nThe paper's rules: reference_exact=True against the published loop, and robalign's default rules against "
+          "reference_exact (reference pairing; dE[S] in points, z = difference / combined s.e., Kendall tau of the two "
+          f"E[S] orders); the table above and the Llama-2 table of eval/tables ({LLAMA2.name}, one benchmark a round)\n")
+    print("| table | eliminate | exact vs published loop: max abs z | default vs exact: max abs dE[S] | max abs z | Kendall tau |")
+    print("|:---|---:|---:|---:|---:|---:|")
+    llama = np.array(read_score_table(LLAMA2)[2])
+    cases = [(f"{N_MODELS} x {N_BENCH}", scores, rounds), (f"Llama-2 {llama.shape[0]} x {llama.shape[1]}", llama, [[j] for j in range(llama.shape[1])])]
+    for (name, scores, rounds), eliminate in itertools.product(cases, (0, 1, 2)):
+        kw = dict(n_sims=n_sims, eliminate=eliminate, seed=args.seed)
+        exact = swiss_tournament(scores, rounds, reference_exact=True, **kw)
+        default = swiss_tournament(scores, rounds, **kw)
+        _, pub_mean, pub_se = run_loop(scores, rounds, eliminate, "reference", loop_sims, args.seed, published=True)
+        z_pub = max_z(exact.expected_score, exact.std_error, pub_mean, pub_se)
+        diff = float(np.abs(default.expected_score - exact.expected_score).max())
+        z_def = max_z(default.expected_score, default.std_error, exact.expected_score, exact.std_error)
+        tau = kendall_tau(default.expected_score, exact.expected_score)
+        print(f"| {name} | {eliminate} | {z_pub:.2f} | {diff:.3f} | {z_def:.1f} | {tau:.3f} |")
 
 
 if __name__ == "__main__":

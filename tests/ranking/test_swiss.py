@@ -1,65 +1,20 @@
-"""Swiss tournament: rules checked against hand-computed values and an independent loop oracle."""
+"""Swiss tournament: rules checked against hand-computed values and plain-loop oracles (robalign.ranking.loops)."""
 
 from __future__ import annotations
-
-import random
 
 import numpy as np
 import pytest
 
 from robalign.errors import UserError
 from robalign.ranking import failure_sensitivity, swiss_tournament
+from robalign.ranking.loops import loop_points
 
 N_SIMS = 20_000
 
 
-# ---------------------------------------------------------------------------------------------
-# Oracle: the rules of /work/shared/notes/swiss.md written as plainly as possible, one
-# tournament at a time with Python lists (independent of the vectorised key/sort machinery).
-# ---------------------------------------------------------------------------------------------
-def loop_tournament(match_scores: list[list[float]], eliminate: int, pairing: str, rnd: random.Random) -> list[int]:
-    """One tournament; ``match_scores[r][i]`` = model i's score in round r. Returns final points."""
-    n_rounds, n_models = len(match_scores), len(match_scores[0])
-    points = [0] * n_models
-    active = list(range(n_models))
-
-    def play(a: int, b: int, scores: list[float]) -> None:
-        if scores[a] > scores[b] or (scores[a] == scores[b] and rnd.random() < 0.5):
-            points[a] += 1
-        else:
-            points[b] += 1
-
-    for r in range(n_rounds):
-        levels = sorted({points[i] for i in active}, reverse=True)
-        groups = [[i for i in active if points[i] == p] for p in levels]
-        for g in groups:
-            rnd.shuffle(g)
-        if pairing == "reference":
-            for g in groups:  # an odd model out sits the round out
-                for j in range(0, len(g) - 1, 2):
-                    play(g[j], g[j + 1], match_scores[r])
-        else:
-            floater = None  # the unpaired model of the group above, paired down
-            for g in groups:
-                queue = ([floater] if floater is not None else []) + g
-                floater = queue[-1] if len(queue) % 2 else None
-                for j in range(0, len(queue) - 1, 2):
-                    play(queue[j], queue[j + 1], match_scores[r])
-            if floater is not None:
-                points[floater] += 1  # bye for the lowest group scores a win
-        if r < n_rounds - 1:
-            drop = min(eliminate, len(active) - 2)
-            if drop:
-                ranked = sorted(active, key=lambda i: (points[i], rnd.random()))  # lowest first, random ties
-                dropped = set(ranked[:drop])
-                active = [i for i in active if i not in dropped]
-    return points
-
-
-def loop_summary(scores: np.ndarray, rounds, eliminate: int, pairing: str, n: int, seed: int):
-    rnd = random.Random(seed)
-    match = [[float(np.mean(scores[i, cols])) for i in range(scores.shape[0])] for cols in rounds]
-    pts = np.array([loop_tournament(match, eliminate, pairing, rnd) for _ in range(n)], dtype=float)
+def loop_summary(scores: np.ndarray, rounds, eliminate: int, pairing: str, n: int, seed: int, published: bool = False):
+    """Mean, s.e. and all final points of ``n`` plain-loop tournaments (the oracle: robalign.ranking.loops)."""
+    pts = loop_points(scores, rounds, n=n, eliminate=eliminate, pairing=pairing, published=published, seed=seed)
     return pts.mean(0), pts.std(0, ddof=1) / np.sqrt(n), pts
 
 
@@ -123,37 +78,8 @@ def test_hand_computed_elimination(pairing, expected):
 
 
 # ---------------------------------------------------------------------------------------------
-# reference_exact: a seeded port of the published loop (LJSthu/LLMSwissRound, swiss.py), written
-# from its rules: groups by points, shuffled, odd one sits out, a tie goes to the second of the
-# shuffled pair, the T lowest dropped after every round by a stable sort over the remaining
-# models in index order (lowest index first among equal points), stop when <= 1 model remains.
+# reference_exact against robalign.ranking.loops.published_loop, a port of the paper's loop.
 # ---------------------------------------------------------------------------------------------
-def published_loop(match_scores: list[list[float]], eliminate: int, rnd: random.Random) -> list[int]:
-    points = [0] * len(match_scores[0])
-    remaining = list(range(len(points)))
-    for scores in match_scores:
-        if len(remaining) <= 1:
-            break
-        by_points: dict[int, list[int]] = {}
-        for m in sorted(remaining, key=lambda i: points[i], reverse=True):
-            by_points.setdefault(points[m], []).append(m)
-        for group in by_points.values():
-            rnd.shuffle(group)
-            for j in range(0, len(group) - 1, 2):
-                a, b = group[j], group[j + 1]
-                points[a if scores[a] > scores[b] else b] += 1
-        cut = set(sorted(remaining, key=lambda i: points[i])[:eliminate])
-        remaining = [m for m in remaining if m not in cut]
-    return points
-
-
-def published_summary(scores: np.ndarray, rounds, eliminate: int, n: int, seed: int):
-    rnd = random.Random(seed)
-    match = [[float(np.mean(scores[i, cols])) for i in range(scores.shape[0])] for cols in rounds]
-    pts = np.array([published_loop(match, eliminate, rnd) for _ in range(n)], dtype=float)
-    return pts.mean(0), pts.std(0, ddof=1) / np.sqrt(n), pts
-
-
 @pytest.mark.parametrize(
     "n_models,eliminate,with_ties,field",
     [
@@ -169,7 +95,7 @@ def test_reference_exact_matches_the_published_loop(n_models, eliminate, with_ti
     res = swiss_tournament(scores, rounds, n_sims=N_SIMS, eliminate=eliminate, reference_exact=True, seed=5)
     assert res.n_active == field and res.reference_exact
     n_loop = 4_000
-    mean, se, pts = published_summary(scores, rounds, eliminate, n_loop, seed=6)
+    mean, se, pts = loop_summary(scores, rounds, eliminate, "reference", n_loop, seed=6, published=True)
     z = np.abs(res.expected_score - mean) / np.sqrt(res.std_error**2 + se**2 + 1e-12)
     assert z.max() < 4, (res.expected_score, mean, z)
     for p in range(len(rounds) + 1):
