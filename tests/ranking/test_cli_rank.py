@@ -61,7 +61,7 @@ def test_rank_swiss_pairing_gives_the_dominant_model_every_round(tmp_path, capsy
     capsys.readouterr()
     spec = "code,math;commonsense_reasoning;world_knowledge,reading_comprehension;mmlu,bbh,agi_eval"
     assert main(["rank", str(LLAMA2), *FAST, "--pairing", "swiss", "--rounds", spec]) == 0
-    assert f"| 1 | Llama-2-70B | 4.000 ± 0.000 |" in capsys.readouterr().out
+    assert "| 1 | Llama-2-70B | 4.000 ± 0.000 |" in capsys.readouterr().out
 
 
 def test_reference_exact_is_recorded_and_changes_the_eliminated_tournament(tmp_path, capsys):
@@ -173,3 +173,86 @@ def test_build_leaderboard_hands_back_the_tournaments_behind_its_rows(eliminate)
         assert row["expected_score"] == out[0].expected_score[i]
         if eliminate:
             assert row["expected_score_elim"] == out[eliminate].expected_score[i]
+
+
+def _llama_stderr(n_items: int = 1000) -> tuple[str, str]:
+    """The Llama-2 table with binomial standard errors (n items per cell): as extra columns, and as a second CSV."""
+    import math
+
+    lines = [ln for ln in LLAMA2.read_text().splitlines() if not ln.startswith("#")]
+    header = lines[0].split(",")
+    inline, separate = [",".join(header + [f"{b}_stderr" for b in header[1:]])], [",".join(header)]
+    for ln in lines[1:]:
+        cells = ln.split(",")
+        se = [f"{100 * math.sqrt(float(x) / 100 * (1 - float(x) / 100) / n_items):.3f}" for x in cells[1:]]
+        inline.append(",".join(cells + se))
+        separate.append(",".join([cells[0], *se]))
+    return "\n".join(inline) + "\n", "\n".join(separate) + "\n"
+
+
+def test_rank_with_stderr_columns_gives_every_column_an_interval(tmp_path, capsys):
+    inline, separate = _llama_stderr()
+    table = tmp_path / "llama_se.csv"
+    table.write_text(inline)
+    out = tmp_path / "lb"
+    assert main(["rank", str(table), *FAST, "--n-resamples", "40", "--resample-sims", "500", "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Intervals: 95% percentile intervals over 40 tables made by resampling every score from its standard error" in printed
+    assert "Only Monte Carlo error" not in printed and "E[S] T=0 [95% CI]" in printed
+    doc = json.loads((out / "leaderboard.json").read_text())
+    rows = doc["rows"]
+    assert set(rows[0]) == set(ROW_KEYS) and len(rows) == 12
+    assert doc["uncertainty"]["source"] == "stderr" and doc["uncertainty"]["held_fixed"] == []
+    for r in rows:
+        assert set(r["expected_score_ci"]) == {"0", "2"}
+        lo, hi = r["expected_score_ci"]["0"]
+        assert lo <= hi and r["rank_range"][0] <= r["rank"] <= r["rank_range"][1]
+        assert r["mean_score_ci"][0] < r["mean_score"] < r["mean_score_ci"][1]
+    # Llama-2-70B is best on every column by 1-5 points: separated at the top with 1000 items per cell
+    assert rows[0]["model"] == "Llama-2-70B" and rows[0]["rank_range"] == [1, 1]
+    assert any(r["rank_range"][0] != r["rank_range"][1] for r in rows)  # ... but not every order is resolved
+    md = (out / "leaderboard.md").read_text()
+    assert "Leader by Swiss expected score: Llama-2-70B" in md and "[95% CI]" in md
+
+    # the same errors from a second CSV (--stderr) give the same leaderboard
+    se_file = tmp_path / "se.csv"
+    se_file.write_text(separate)
+    out2 = tmp_path / "lb2"
+    assert main(["rank", str(LLAMA2), *FAST, "--n-resamples", "40", "--resample-sims", "500", "--stderr", str(se_file), "--out", str(out2)]) == 0
+    assert json.loads((out2 / "leaderboard.json").read_text())["rows"] == rows
+
+
+def test_rank_without_stderr_says_only_monte_carlo_error_is_shown(tmp_path, capsys):
+    out = tmp_path / "lb"
+    assert main(["rank", str(LLAMA2), *FAST, "--out", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "Only Monte Carlo error is shown" in printed and "± MC s.e." in printed
+    assert "Leader by" not in printed and "Highest Swiss expected score: Llama-2-70B" in printed  # no interval, no claim
+    doc = json.loads((out / "leaderboard.json").read_text())
+    assert doc["uncertainty"]["source"] == "none" and all(r["expected_score_ci"] is None for r in doc["rows"])
+    assert "Only Monte Carlo error is shown" in (out / "leaderboard.md").read_text()
+
+
+@pytest.mark.parametrize(
+    "csv_text,se_text,extra,needle",
+    [
+        ("model,a,b,a_stderr\nm1,0.5,0.1,-1\nm2,0.4,0.3,0.1\n", None, [], "column 'a_stderr' is -1; expected a finite standard error >= 0"),
+        ("model,a,b,c_stderr\nm1,0.5,0.1,0.1\nm2,0.4,0.3,0.1\n", None, [], "column 'c_stderr' names no benchmark 'c'"),
+        ("model,a,b,a_stderr\nm1,0.5,0.1,0.1\nm2,0.4,0.3,0.1\n", "model,a\nm1,0.1\nm2,0.1\n", [], "one source of standard errors"),
+        ("model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\n", "model,a\nm1,0.1\nm3,0.1\n", [], "model 'm3' is not in the score table"),
+        ("model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\n", "model,a\nm1,0.1\n", [], "no row for model 'm2'"),
+        ("model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\n", "model,c\nm1,0.1\nm2,0.1\n", [], "column 'c' is not a benchmark of the score table"),
+        ("model,a,b\nm1,0.5,0.1\nm2,0.4,0.3\n", "model,a\nm1,x\nm2,0.1\n", [], "column 'a' is not a number ('x')"),
+        ("model,a,b,a_stderr\nm1,0.5,0.1,0.1\nm2,0.4,0.3,0.1\n", None, ["--n-resamples", "5"], "--n-resamples 5: expected 0"),
+    ],
+)
+def test_bad_stderr_exits_2_with_one_line(tmp_path, capsys, csv_text, se_text, extra, needle):
+    path = _write(tmp_path, csv_text)
+    if se_text is not None:
+        se = tmp_path / "se.csv"
+        se.write_text(se_text)
+        extra = [*extra, "--stderr", str(se)]
+    assert main(["rank", str(path), "--n-sims", "100", *extra]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("robalign rank: error: ")
+    assert needle in err

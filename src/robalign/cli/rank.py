@@ -4,6 +4,11 @@ The CSV is models x benchmarks: the first column holds model names, the header r
 names; lines starting with ``#`` are comments (a table can carry its source). Round groups name
 benchmarks (``--rounds "mmlu,bbh;gsm8k;arc"``: ``;`` between rounds, ``,`` inside a round) or come
 from a YAML file; the default is one benchmark a round in column order.
+
+Intervals: a column ``<benchmark>_stderr`` beside a benchmark (or ``--stderr FILE``, a CSV of the
+same layout, as lm-eval reports them) gives each score's standard error; the table is then
+resampled from them and every method gets a 95% interval. Without them only the Monte Carlo
+error of the simulations is shown, and the output says so.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import math
 from pathlib import Path
 
 from robalign.errors import UserError
+from robalign.ranking.uncertainty import DEFAULT_RESAMPLE_SIMS, DEFAULT_RESAMPLES, MIN_RESAMPLES
 
 
 def register(sub) -> None:
@@ -49,21 +55,32 @@ def register(sub) -> None:
         "(default: 2, or n_models - 2 for fewer than 4 models)",
     )
     p.add_argument("--n-bootstrap", type=int, default=200, help="Bradley-Terry bootstrap resamples, >= 100 (default: 200)")
+    p.add_argument(
+        "--stderr", metavar="CSV",
+        help="standard errors of the scores: a CSV of the same layout (model column + benchmark columns); "
+        "alternatively <benchmark>_stderr columns in the score table",
+    )
+    p.add_argument(
+        "--n-resamples", type=int, default=DEFAULT_RESAMPLES,
+        help=f"tables resampled from the standard errors for the 95%% intervals; 0 = none (default: {DEFAULT_RESAMPLES})",
+    )
+    p.add_argument(
+        "--resample-sims", type=int, default=DEFAULT_RESAMPLE_SIMS,
+        help=f"simulated tournaments per resampled table (default: {DEFAULT_RESAMPLE_SIMS})",
+    )
     p.add_argument("--out", metavar="DIR", help="also write DIR/leaderboard.json and DIR/leaderboard.md")
     p.set_defaults(func=run)
 
 
-def read_score_table(path: str | Path) -> tuple[list[str], list[str], list[list[float]]]:
-    """Read a models x benchmarks CSV -> (model names, benchmark names, rows of floats).
+STDERR_SUFFIX = "_stderr"
 
-    Every cell must hold a number: an empty or NaN cell raises a UserError naming the line,
-    model and benchmark (a missing score would silently lose every match it touches).
-    """
-    path = Path(path)
+
+def _read_csv(path: Path, what: str) -> list[tuple[int, list[str]]]:
+    """Non-comment, non-blank lines of a CSV as (line number, stripped cells); the header first."""
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError(f"{path}: file not found; expected a CSV score table (models x benchmarks)") from None
+        raise UserError(f"{path}: file not found; expected {what}") from None
     except (OSError, UnicodeDecodeError) as err:
         raise UserError(f"{path}: cannot read: {err}") from None
     numbered = [(n, line) for n, line in enumerate(text.splitlines(), start=1) if line.strip() and not line.lstrip().startswith("#")]
@@ -71,35 +88,93 @@ def read_score_table(path: str | Path) -> tuple[list[str], list[str], list[list[
         raise UserError(f"{path}: no header row; expected 'model,<benchmark>,...' then one row per model")
     parsed = [(n, [c.strip() for c in cells]) for (n, _), cells in zip(numbered, csv.reader(line for _, line in numbered))]
     header_line, header = parsed[0]
-    benches = header[1:]
-    if not benches or any(not b for b in benches):
+    if len(header) < 2 or any(not b for b in header[1:]):
         raise UserError(f"{path}:{header_line}: header must be 'model,<benchmark>,...' with non-empty benchmark names")
-    dup = next((b for i, b in enumerate(benches) if b in benches[:i]), None)
+    dup = next((b for i, b in enumerate(header[1:]) if b in header[1:i + 1]), None)
     if dup is not None:
         raise UserError(f"{path}:{header_line}: benchmark {dup!r} appears twice in the header; expected unique names")
-    models, rows = [], []
+    return parsed
+
+
+def _cell(path: Path, n: int, model: str, column: str, cell: str, *, stderr: bool) -> float:
+    """A score (a finite number) or a standard error (a number >= 0; empty or nan = unknown -> NaN)."""
+    if stderr and cell.lower() in ("", "nan", "n/a", "na"):
+        return math.nan
+    try:
+        value = float(cell)
+    except ValueError:
+        what = "is empty" if not cell else f"is not a number ({cell!r})"
+        expected = "a standard error >= 0 (or empty when unknown)" if stderr else "a number in every cell"
+        raise UserError(f"{path}:{n}: model {model!r}, {'column' if stderr else 'benchmark'} {column!r} {what}; expected {expected}") from None
+    if not math.isfinite(value) or (stderr and value < 0):
+        expected = "a finite standard error >= 0 (or empty when unknown)" if stderr else "a finite number in every cell"
+        raise UserError(f"{path}:{n}: model {model!r}, {'column' if stderr else 'benchmark'} {column!r} is {cell}; expected {expected}")
+    return value
+
+
+def read_score_table(path: str | Path) -> tuple[list[str], list[str], list[list[float]], list[list[float]] | None]:
+    """Read a models x benchmarks CSV -> (model names, benchmark names, rows of floats, stderr rows or None).
+
+    Every score cell must hold a number: an empty or NaN cell raises a UserError naming the line,
+    model and benchmark (a missing score would silently lose every match it touches). A column
+    ``<benchmark>_stderr`` holds that benchmark's standard errors (empty = unknown, NaN in the
+    stderr rows); the stderr rows are None when there is no such column.
+    """
+    path = Path(path)
+    parsed = _read_csv(path, "a CSV score table (models x benchmarks)")
+    header_line, header = parsed[0]
+    columns = header[1:]
+    se_cols = {c: c[: -len(STDERR_SUFFIX)] for c in columns if c.endswith(STDERR_SUFFIX)}
+    benches = [c for c in columns if c not in se_cols]
+    if not benches:
+        raise UserError(f"{path}:{header_line}: header must be 'model,<benchmark>,...' with at least one benchmark column")
+    for c, b in se_cols.items():
+        if b not in benches:
+            raise UserError(f"{path}:{header_line}: column {c!r} names no benchmark {b!r}; expected <benchmark>{STDERR_SUFFIX} beside a benchmark column")
+    models, rows, se_rows = [], [], []
     for n, cells in parsed[1:]:
         if len(cells) != len(header):
-            raise UserError(
-                f"{path}:{n}: {len(cells)} cells; expected {len(header)} (model name + {len(benches)} benchmarks)"
-            )
-        name, values = cells[0], []
+            extra = f" + {len(se_cols)} stderr columns" if se_cols else ""
+            raise UserError(f"{path}:{n}: {len(cells)} cells; expected {len(header)} (model name + {len(benches)} benchmarks{extra})")
+        name = cells[0]
         if not name:
             raise UserError(f"{path}:{n}: empty model name; expected a name in the first column")
-        for bench, cell in zip(benches, cells[1:]):
-            try:
-                value = float(cell)
-            except ValueError:
-                what = "is empty" if not cell else f"is not a number ({cell!r})"
-                raise UserError(f"{path}:{n}: model {name!r}, benchmark {bench!r} {what}; expected a number in every cell") from None
-            if not math.isfinite(value):
-                raise UserError(f"{path}:{n}: model {name!r}, benchmark {bench!r} is {cell}; expected a finite number in every cell")
-            values.append(value)
+        by_col = dict(zip(columns, cells[1:]))
+        values = [_cell(path, n, name, b, by_col[b], stderr=False) for b in benches]
+        se = {b: _cell(path, n, name, c, by_col[c], stderr=True) for c, b in se_cols.items()}
         if name in models:
             raise UserError(f"{path}:{n}: model {name!r} appears twice; expected one row per model")
         models.append(name)
         rows.append(values)
-    return models, benches, rows
+        se_rows.append([se.get(b, math.nan) for b in benches])
+    return models, benches, rows, (se_rows if se_cols else None)
+
+
+def read_stderr_table(path: str | Path, models: list[str], benches: list[str]) -> list[list[float]]:
+    """Standard errors from a second CSV (model column + benchmark columns, any order, a subset of
+    the benchmarks; empty = unknown) -> rows in the score table's model and benchmark order."""
+    path = Path(path)
+    parsed = _read_csv(path, "a CSV of standard errors (models x benchmarks, as the score table)")
+    header_line, header = parsed[0]
+    cols = [c.removesuffix(STDERR_SUFFIX) if c.removesuffix(STDERR_SUFFIX) in benches else c for c in header[1:]]
+    unknown = [c for c in cols if c not in benches]
+    if unknown:
+        raise UserError(f"{path}:{header_line}: column {unknown[0]!r} is not a benchmark of the score table; expected some of: {', '.join(benches)}")
+    found: dict[str, list[float]] = {}
+    for n, cells in parsed[1:]:
+        if len(cells) != len(header):
+            raise UserError(f"{path}:{n}: {len(cells)} cells; expected {len(header)} (model name + {len(cols)} columns)")
+        name = cells[0]
+        if name not in models:
+            raise UserError(f"{path}:{n}: model {name!r} is not in the score table; expected one of: {', '.join(models)}")
+        if name in found:
+            raise UserError(f"{path}:{n}: model {name!r} appears twice; expected one row per model")
+        se = {c: _cell(path, n, name, c, cell, stderr=True) for c, cell in zip(cols, cells[1:])}
+        found[name] = [se.get(b, math.nan) for b in benches]
+    missing = [m for m in models if m not in found]
+    if missing:
+        raise UserError(f"{path}: no row for model {missing[0]!r}; expected a row for every model of the score table (empty cells for unknown errors)")
+    return [found[m] for m in models]
 
 
 def parse_rounds_spec(spec: str) -> list[list[str]]:
@@ -147,13 +222,23 @@ def run(args) -> int:
         build_leaderboard,
         format_agreement_markdown,
         format_markdown,
+        headline,
         leaderboard_agreement,
         field_sizes,
         resolve_rounds,
         rules_note,
+        uncertainty_document,
     )
 
-    models, benches, values = read_score_table(args.scores)
+    models, benches, values, stderr = read_score_table(args.scores)
+    if args.stderr is not None:
+        if stderr is not None:
+            raise UserError(f"{args.scores} has {STDERR_SUFFIX} columns and --stderr {args.stderr} was given; expected one source of standard errors")
+        stderr = read_stderr_table(args.stderr, models, benches)
+    if not (args.n_resamples == 0 or args.n_resamples >= MIN_RESAMPLES):
+        raise UserError(f"--n-resamples {args.n_resamples}: expected 0 (no intervals) or an integer >= {MIN_RESAMPLES}")
+    if args.resample_sims < 2:
+        raise UserError(f"--resample-sims {args.resample_sims}: expected an integer >= 2")
     if args.rounds is not None:
         named = parse_rounds_spec(args.rounds)
     elif args.rounds_file is not None:
@@ -180,11 +265,15 @@ def run(args) -> int:
         scores, models, benches, cols,
         n_sims=args.n_sims, eliminate=eliminate, pairing=args.pairing, reference_exact=args.reference_exact,
         n_bootstrap=args.n_bootstrap, seed=args.seed,
+        stderr=None if stderr is None else np.array(stderr, dtype=np.float64),
+        n_resamples=args.n_resamples, resample_sims=args.resample_sims, uncertainty_out=(unc := {}),
     )
     agreement = leaderboard_agreement(rows)
+    uncertainty = uncertainty_document(unc, models)
     settings = {
         "n_sims": args.n_sims, "seed": args.seed, "pairing": args.pairing, "reference_exact": args.reference_exact,
-        "eliminate": eliminate, "n_bootstrap": args.n_bootstrap,
+        "eliminate": eliminate, "n_bootstrap": args.n_bootstrap, "n_resamples": args.n_resamples,
+        "resample_sims": args.resample_sims,
     }
     title = (
         f"Leaderboard of {len(models)} models over {len(named)} rounds ({len(benches)} benchmarks): "
@@ -193,7 +282,9 @@ def run(args) -> int:
     active, _ = field_sizes(len(models), len(named), eliminate, reference_exact=args.reference_exact)
     note = f"Active models per round at T={eliminate}: {', '.join(map(str, active))}. {rules_note(args.pairing, args.reference_exact)}"
     table = format_markdown(rows)
+    facts = f"{headline(rows)}\n{uncertainty['note']}"
     print(f"{title}. {note}")
+    print(facts)
     print(table, end="")
     print()
     print(format_agreement_markdown(agreement), end="")
@@ -205,9 +296,10 @@ def run(args) -> int:
             "rounds": named,
             "active_per_round_elim": list(active),
             "rows": rows,
+            "uncertainty": uncertainty,
             "agreement": agreement,
         }
-        md = f"# Leaderboard\n\n{title}. Rounds: {' | '.join(', '.join(g) for g in named)}. {note}\n\n{table}\n"
+        md = f"# Leaderboard\n\n{title}. Rounds: {' | '.join(', '.join(g) for g in named)}. {note}\n\n{facts}\n\n{table}\n"
         md += f"## Agreement between methods\n\n{format_agreement_markdown(agreement)}"
         atomic_write_json(out / "leaderboard.json", doc)
         atomic_write_text(out / "leaderboard.md", md)

@@ -5,7 +5,9 @@
 - :func:`elo`, :func:`elo_from_matches`: online Elo averaged over match orders.
 - :func:`mean_score`, :func:`mean_rank`: the plain baselines.
 - :func:`kendall_tau`, :func:`tau_matrix`: agreement between rankings.
-- :func:`build_leaderboard`, :func:`format_markdown`: all of the above in one table.
+- :func:`resample_tables`, :func:`ranking_uncertainty`: intervals of every method from resampling
+  the benchmark items (or per-cell standard errors); :func:`separable_groups`, :func:`rank_ranges`.
+- :func:`build_leaderboard`, :func:`format_markdown`, :func:`headline`: all of the above in one table.
 """
 
 from robalign.ranking.agreement import kendall_tau, tau_matrix
@@ -17,14 +19,42 @@ from robalign.ranking.leaderboard import (
     build_leaderboard,
     format_agreement_markdown,
     format_markdown,
+    headline,
     leaderboard_agreement,
+    rank_cell,
     resolve_rounds,
+    separable_names,
+    uncertainty_document,
+    uncertainty_note,
 )
 from robalign.ranking.pairwise import pairwise_counts, pairwise_matches
+from robalign.ranking.uncertainty import (
+    ItemBlock,
+    Summary,
+    item_block,
+    rank_ranges,
+    ranking_uncertainty,
+    resample_tables,
+    separable_groups,
+    summarise,
+)
 from robalign.ranking.swiss import PAIRINGS, SwissResult, failure_sensitivity, field_sizes, rules_note, swiss_tournament
 
 __all__ = [
     "PAIRINGS",
+    "ItemBlock",
+    "Summary",
+    "headline",
+    "item_block",
+    "rank_cell",
+    "rank_ranges",
+    "ranking_uncertainty",
+    "resample_tables",
+    "separable_groups",
+    "separable_names",
+    "summarise",
+    "uncertainty_document",
+    "uncertainty_note",
     "ROW_KEYS",
     "BTResult",
     "EloResult",

@@ -5,6 +5,11 @@ expected score (with and without elimination), Bradley-Terry with its interval, 
 and the mean rank in one row per model lets a reader see both the ranking and how much it
 depends on the method. Used by ``robalign rank`` and by the tournament stage; the callers do
 the file writing.
+
+Given per-item results (or per-cell standard errors) every column also gets a 95% interval from
+resampling the benchmark items (robalign.ranking.uncertainty), and the order is only claimed
+where those intervals separate (:func:`separable_names`, :func:`headline`). Without them the
+rows carry only Monte Carlo error, and :func:`uncertainty_note` says so.
 """
 
 from __future__ import annotations
@@ -22,6 +27,16 @@ from robalign.ranking.bradley_terry import bradley_terry
 from robalign.ranking.elo import elo
 from robalign.ranking._checks import as_score_matrix
 from robalign.ranking.swiss import swiss_tournament
+from robalign.ranking.uncertainty import (
+    DEFAULT_RESAMPLE_SIMS,
+    DEFAULT_RESAMPLES,
+    MIN_RESAMPLES,
+    ItemBlock,
+    rank_ranges,
+    ranking_uncertainty,
+    resample_tables,
+    separable_groups,
+)
 
 #: Row keys, in column order; floats unless noted.
 ROW_KEYS = (
@@ -40,7 +55,20 @@ ROW_KEYS = (
     "elo",
     "mean_score",
     "mean_rank",  # 1 = best
+    # From resampling the benchmark items (None when the table has no items or standard errors):
+    "expected_score_ci",  # {str(T): [low, high]} per elimination level
+    "failure_sensitivity_ci",  # [low, high]
+    "rank_range",  # [best, worst] rank the T=0 E[S] intervals allow; one value = placed by the data
+    "p_first_resampled",  # share of resamples in which the model has the highest E[S] (T=0)
+    "bt_rating_ci",  # [low, high] (the bt_ci_* above resample benchmarks, not items)
+    "elo_ci",
+    "mean_score_ci",
+    "mean_rank_ci",
 )
+
+#: Methods of robalign.ranking.uncertainty -> the row key of their interval.
+_CI_KEYS = {"bradley_terry": "bt_rating_ci", "elo": "elo_ci", "mean_score": "mean_score_ci", "mean_rank": "mean_rank_ci",
+            "failure_sensitivity": "failure_sensitivity_ci"}
 
 
 def _check_names(names: Sequence[str], n: int, what: str) -> list[str]:
@@ -103,6 +131,13 @@ def build_leaderboard(
     n_bootstrap: int = 200,
     seed: int | np.random.Generator = 0,
     swiss_out: dict | None = None,
+    items: Sequence[ItemBlock | None] | None = None,
+    stderr=None,
+    n_resamples: int = DEFAULT_RESAMPLES,
+    resample_sims: int = DEFAULT_RESAMPLE_SIMS,
+    levels: Sequence[int] | None = None,
+    ci: float = 0.95,
+    uncertainty_out: dict | None = None,
 ) -> list[dict]:
     """One dict per model (keys :data:`ROW_KEYS`), sorted by E[S] without elimination, best first.
 
@@ -113,17 +148,25 @@ def build_leaderboard(
         n_sims, pairing, reference_exact: Swiss Monte Carlo settings (see :func:`swiss_tournament`).
         eliminate: the T of the failure-sensitivity tournament (E[S] at T=0 minus at T=eliminate).
         n_bootstrap: Bradley-Terry bootstrap resamples (benchmarks are the resampled items).
-        seed: one int/Generator; ``np.random.default_rng(seed).spawn(4)`` gives, in order, the
-            streams of the T=0 tournament, the T=eliminate tournament, the Bradley-Terry bootstrap
-            and the Elo replays (a caller adding tournaments takes children 4, 5, ...).
+        seed: one int/Generator; ``np.random.default_rng(seed).spawn(5)`` gives, in order, the
+            streams of the T=0 tournament, the T=eliminate tournament, the Bradley-Terry bootstrap,
+            the Elo replays and the item resampling (a caller adding tournaments takes children 5, 6, ...).
         swiss_out: when a dict, receives the SwissResult behind the rows at each level, {0: ...,
             eliminate: ...}, so a caller reporting them does not simulate them again.
+        items: per benchmark column, its per-item results (:func:`~robalign.ranking.uncertainty.item_block`)
+            or None; stderr: (n_models, n_benchmarks) per-cell standard errors (NaN = unknown).
+            Either gives every column an interval from ``n_resamples`` resampled tables
+            (``resample_sims`` tournaments each, at every T in ``levels``, default {0, eliminate});
+            columns with neither are held fixed. ``n_resamples=0`` or neither: no intervals.
+        ci: interval level.
+        uncertainty_out: when a dict, receives what :func:`uncertainty_document` needs: the
+            per-method summaries, the settings, and which benchmarks were held fixed.
     """
     s = as_score_matrix(scores)
     models = _check_names(model_names, s.shape[0], "model")
     benches = _check_names(bench_names, s.shape[1], "benchmark")
     cols = resolve_rounds(rounds, benches)
-    rng_base, rng_elim, rng_bt, rng_elo = np.random.default_rng(seed).spawn(4)
+    rng_base, rng_elim, rng_bt, rng_elo, rng_items = np.random.default_rng(seed).spawn(5)
 
     rules = dict(n_sims=n_sims, pairing=pairing, reference_exact=reference_exact)
     base = swiss_tournament(s, cols, eliminate=0, seed=rng_base, **rules)
@@ -134,6 +177,11 @@ def build_leaderboard(
     bt = bradley_terry(s, n_bootstrap=n_bootstrap, seed=rng_bt)
     el = elo(s, seed=rng_elo)
     ms, mr = mean_score(s), mean_rank(s)
+    levels = sorted({0, int(eliminate), *(levels or ())})
+    unc = _item_uncertainty(s, cols, benches, items, stderr, n_resamples, resample_sims, levels, ci,
+                            dict(pairing=pairing, reference_exact=reference_exact), rng_items)
+    if uncertainty_out is not None and unc is not None:
+        uncertainty_out.update(unc)
 
     rows = []
     for i, name in enumerate(models):
@@ -153,10 +201,130 @@ def build_leaderboard(
                 "elo": float(el.ratings[i]),
                 "mean_score": float(ms[i]),
                 "mean_rank": float(mr[i]),
+                **_interval_keys(unc, i, levels),
             }
         )
     rows.sort(key=lambda row: (-row["expected_score"], -row["mean_score"], row["model"]))
     return [{"rank": k, **row} for k, row in enumerate(rows, start=1)]
+
+
+def _item_uncertainty(s, cols, benches, items, stderr, n_resamples, resample_sims, levels, ci, swiss_options, rng) -> dict | None:
+    """Resample the table and re-rank it (robalign.ranking.uncertainty); None when there is nothing to resample."""
+    if isinstance(n_resamples, bool) or not isinstance(n_resamples, numbers.Integral) or not (n_resamples == 0 or n_resamples >= MIN_RESAMPLES):
+        raise UserError(f"n_resamples must be 0 (no intervals) or an integer >= {MIN_RESAMPLES}, got {n_resamples!r}")
+    se = None if stderr is None else np.asarray(stderr, dtype=np.float64)
+    has_items = [items is not None and items[b] is not None for b in range(len(benches))]
+    has_se = [se is not None and bool(np.nan_to_num(se[:, b]).any()) for b in range(len(benches))]
+    if n_resamples == 0 or not any(has_items) and not any(has_se):
+        return None
+    rng_tables, rng_rank = rng.spawn(2)
+    tables = resample_tables(s, items=items, stderr=se, n_resamples=n_resamples, seed=rng_tables)
+    summaries = ranking_uncertainty(tables, cols, levels=levels, sims_per_resample=resample_sims, seed=rng_rank,
+                                    swiss_options=swiss_options, ci=ci)
+    source = "items" if all(has_items) else "stderr" if not any(has_items) else "items+stderr" if any(has_se) else "items"
+    return {
+        "summaries": summaries,
+        "source": source,
+        "n_resamples": int(n_resamples),
+        "sims_per_resample": int(resample_sims),
+        "ci": float(ci),
+        "levels": list(levels),
+        "held_fixed": [b for b, i, e in zip(benches, has_items, has_se) if not i and not e],
+    }
+
+
+def _pair(lo, hi, i: int) -> list[float]:
+    return [float(lo[i]), float(hi[i])]
+
+
+def _interval_keys(unc: dict | None, i: int, levels: Sequence[int]) -> dict:
+    """Row i's interval keys (ROW_KEYS' second block); all None without resampling."""
+    keys = ["expected_score_ci", "rank_range", "p_first_resampled", *_CI_KEYS.values()]
+    if unc is None:
+        return dict.fromkeys(keys)
+    sm = unc["summaries"]
+    base = sm["swiss_T0"]
+    out = {
+        "expected_score_ci": {str(t): _pair(sm[f"swiss_T{t}"].ci_low, sm[f"swiss_T{t}"].ci_high, i) for t in levels},
+        "rank_range": [int(x) for x in rank_ranges(base.ci_low, base.ci_high)[i]],
+        "p_first_resampled": float(base.p_first[i]),
+    }
+    for method, key in _CI_KEYS.items():
+        out[key] = _pair(sm[method].ci_low, sm[method].ci_high, i) if method in sm else None
+    return out
+
+
+def uncertainty_document(unc: dict | None, model_names: Sequence[str]) -> dict:
+    """The ``uncertainty`` block of leaderboard.json from a build_leaderboard ``uncertainty_out``.
+
+    ``methods``: for every method (``swiss_T{t}``, ``failure_sensitivity``, ``bradley_terry``, ``elo``,
+    ``mean_score``, ``mean_rank``) per model, in ``models`` order: ``ci_low``, ``ci_high``,
+    ``p_first`` (share of resamples ranking it first) and ``rank_probs`` (share at each rank).
+    """
+    if not unc:
+        return {"source": "none", "note": uncertainty_note(None)}
+    doc = {k: unc[k] for k in ("source", "n_resamples", "sims_per_resample", "ci", "levels", "held_fixed")}
+    doc["models"] = list(model_names)
+    doc["methods"] = {
+        k: {"ci_low": v.ci_low.tolist(), "ci_high": v.ci_high.tolist(), "p_first": v.p_first.tolist(),
+            "rank_probs": v.rank_probs.tolist(), "higher_is_better": v.higher_is_better}
+        for k, v in unc["summaries"].items()
+    }
+    doc["note"] = uncertainty_note(doc)
+    return doc
+
+
+def uncertainty_note(doc: dict | None) -> str:
+    """One or two sentences saying where the intervals come from, or that there are none."""
+    if not doc or doc.get("source", "none") == "none":
+        return ("Only Monte Carlo error is shown (± s.e. over the simulated tournaments): the table has no per-item "
+                "results or standard errors, so how surely the benchmarks separate the models is unknown "
+                "(give <benchmark>_stderr columns or --stderr FILE for intervals).")
+    what = {"items": "resampling the benchmark items (bootstrap, the same items for every model)",
+            "stderr": "resampling every score from its standard error",
+            "items+stderr": "resampling the benchmark items, or a score from its standard error where there are no items"}[doc["source"]]
+    note = (f"Intervals: {100 * doc['ci']:.0f}% percentile intervals over {doc['n_resamples']} tables made by {what}, "
+            f"each ranked again ({doc['sims_per_resample']:,} simulated tournaments per level).")
+    if doc.get("held_fixed"):
+        note += f" Held fixed (no items or standard errors, so their noise is not in the intervals): {', '.join(doc['held_fixed'])}."
+    return note
+
+
+def separable_names(rows: Sequence[dict]) -> list[list[str]] | None:
+    """Model names in consecutive groups, best first, cut only where the T=0 E[S] intervals separate
+    (robalign.ranking.uncertainty.separable_groups); None when the rows carry no intervals."""
+    if not rows or rows[0].get("expected_score_ci") is None:
+        return None
+    point = [r["expected_score"] for r in rows]
+    lo = [r["expected_score_ci"]["0"][0] for r in rows]
+    hi = [r["expected_score_ci"]["0"][1] for r in rows]
+    return [[rows[i]["model"] for i in g] for g in separable_groups(point, lo, hi)]
+
+
+def headline(rows: Sequence[dict]) -> str:
+    """What the data support about the top, in one or two plain sentences.
+
+    A single leader is named only when its interval is clear of every other model's; otherwise
+    the top group is named and said to be unresolved. Without intervals it says so.
+    """
+    if not rows:
+        return ""
+    groups = separable_names(rows)
+    if groups is None:
+        top = rows[0]
+        return (f"Highest Swiss expected score: {top['model']} (E[S] {top['expected_score']:.2f}); with Monte Carlo error "
+                "only, it is unknown whether the benchmarks separate it from the others.")
+    top = groups[0]
+    if len(top) == 1:
+        text = f"Leader by Swiss expected score: {top[0]} (its 95% interval lies above every other model's)."
+    elif len(top) == len(rows):
+        text = f"No model is separated from the others: all {len(rows)} intervals of the Swiss expected score overlap, so the order is not resolved."
+    else:
+        text = f"Top group by Swiss expected score: {', '.join(top)} — their 95% intervals overlap, so their order is not resolved."
+    if 1 < len(groups) < len(rows):
+        rest = "; ".join(", ".join(g) for g in groups[1:])
+        text += f" Then, group by group: {rest}."
+    return text
 
 
 def leaderboard_agreement(rows: Sequence[dict]) -> dict:
@@ -176,11 +344,45 @@ def leaderboard_agreement(rows: Sequence[dict]) -> dict:
     return {"methods": names, "kendall_tau": [[None if math.isnan(v) else float(v) for v in row] for row in tau]}
 
 
+def _ci(v: list | None, fmt: str) -> str:
+    return "" if v is None else f" [{format(v[0], fmt)}, {format(v[1], fmt)}]"
+
+
+def rank_cell(row: dict) -> str:
+    """``3`` when the intervals place the model, ``3 (2-5)`` when they allow ranks 2 to 5."""
+    rr = row.get("rank_range")
+    if rr is None or rr[0] == rr[1]:
+        return str(row["rank"])
+    return f"{row['rank']} ({rr[0]}-{rr[1]})"
+
+
 def format_markdown(rows: Sequence[dict]) -> str:
-    """The leaderboard as a GitHub markdown table (one line per model, best first)."""
+    """The leaderboard as a GitHub markdown table (one line per model, best first).
+
+    With item-level intervals every value carries its 95% interval and ``#`` shows the ranks the
+    intervals allow; without them E[S] carries its Monte Carlo s.e. and the header says so.
+    """
     t = rows[0]["eliminate"] if rows else 2
+    if rows and rows[0].get("expected_score_ci") is not None:
+        head = (
+            f"| # (95% range) | model | E[S] T=0 [95% CI] | E[S] T={t} [95% CI] | fail. sens. [95% CI] | P(top) "
+            "| BT [95% CI] | Elo [95% CI] | mean score [95% CI] | mean rank [95% CI] |",
+            "|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|",
+        )
+        lines = list(head)
+        for r in rows:
+            name = str(r["model"]).replace("|", "\\|")  # a pipe would split the cell
+            ci = r["expected_score_ci"]
+            lines.append(
+                f"| {rank_cell(r)} | {name} | {r['expected_score']:.3f}{_ci(ci['0'], '.2f')} "
+                f"| {r['expected_score_elim']:.3f}{_ci(ci[str(t)], '.2f')} "
+                f"| {r['failure_sensitivity']:+.3f}{_ci(r['failure_sensitivity_ci'], '+.2f')} | {r['p_first_resampled']:.2f} "
+                f"| {r['bt_rating']:.0f}{_ci(r['bt_rating_ci'], '.0f')} | {r['elo']:.0f}{_ci(r['elo_ci'], '.0f')} "
+                f"| {r['mean_score']:.3f}{_ci(r['mean_score_ci'], '.3f')} | {r['mean_rank']:.2f}{_ci(r['mean_rank_ci'], '.2f')} |"
+            )
+        return "\n".join(lines) + "\n"
     head = (
-        f"| # | model | E[S] (T=0) ± s.e. | E[S] (T={t}) | fail. sens. | BT [95% CI] | Elo | mean score | mean rank |",
+        f"| # | model | E[S] (T=0) ± MC s.e. | E[S] (T={t}) | fail. sens. | BT [95% CI, benchmarks resampled] | Elo | mean score | mean rank |",
         "|---:|:---|---:|---:|---:|---:|---:|---:|---:|",
     )
     lines = list(head)
