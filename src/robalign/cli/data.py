@@ -1,4 +1,5 @@
-"""`robalign data`: write the synthetic datasets (SFT, noisy preferences, benchmarks, safety)."""
+"""`robalign data`: write the synthetic datasets (SFT, noisy preferences, benchmarks, safety) and
+on-policy preference pairs sampled from a model (`data on-policy`)."""
 
 from __future__ import annotations
 
@@ -19,6 +20,30 @@ def register(sub) -> None:
     prefs.add_argument("--noise", choices=["uniform", "instance"], default="uniform", help="instance: near misses flip more often")
     prefs.add_argument("--annotators", type=int, default=1, help="simulated annotators with different flip rates (adds an `annotator` column)")
 
+    prompts = kinds.add_parser("prompts", help="task prompts with reference answers (prompt, answer, family) for `data on-policy`")
+    prompts.add_argument("--n", type=int, default=2_000)
+
+    onp = kinds.add_parser("on-policy", help="preference pairs from a model's own samples, labelled by the task verifiers")
+    onp.add_argument("--model", required=True, help="base model directory or hub id")
+    onp.add_argument("--adapter", default=None, help="LoRA adapter of --model to sample from")
+    onp.add_argument("--prompts", required=True, metavar="FILE.jsonl", help="prompt, answer, family per line (robalign data prompts)")
+    onp.add_argument("--bench", default=None, metavar="DIR",
+                     help="benchmark split whose prompts must not be trained on (default: bench/ beside --prompts)")
+    onp.add_argument("--samples", type=int, default=8, help="samples per prompt")
+    onp.add_argument("--temperature", type=float, default=1.0)
+    onp.add_argument("--top-p", type=float, default=1.0)
+    onp.add_argument("--max-tokens", type=int, default=32)
+    onp.add_argument("--flip-rate", type=float, default=0.0, help="mean fraction of flipped labels, in [0, 1)")
+    onp.add_argument("--noise", choices=["uniform", "instance"], default="uniform", help="instance: close wrong answers flip more often")
+    onp.add_argument("--annotators", type=int, default=1, help="simulated annotators with rates spread around --flip-rate")
+    onp.add_argument("--annotator-rates", default=None, metavar="R1,R2,...",
+                     help="one flip rate per simulated annotator (instead of --flip-rate/--annotators)")
+    onp.add_argument("--shard-size", type=int, default=256, help="prompts per cached shard (the unit of resume)")
+    onp.add_argument("--cache", default=None, help="generation cache dir (default: <out>.cache/); a rerun reuses it")
+    from robalign.cli.generate import add_engine_args
+
+    add_engine_args(onp)
+
     kinds.add_parser("bench", help="held-out benchmark split, one file per task family")
     kinds.add_parser("safety", help="harmful prompts (target, refusal) and benign look-alikes, train/test")
     kinds.add_parser("safety-sft", help="safety-SFT mix (harmful -> refusal, look-alikes -> answers, tasks) and a benign utility.jsonl")
@@ -26,10 +51,10 @@ def register(sub) -> None:
     all_.add_argument("--n-sft", type=int, default=20_000)
     all_.add_argument("--n-prefs", type=int, default=2_000)
 
-    for k in (sft, prefs):
+    for k in (sft, prefs, prompts, onp):
         k.add_argument("--out", required=True, **common, metavar="FILE.jsonl")
     for k in kinds.choices.values():
-        if k not in (sft, prefs):
+        if k not in (sft, prefs, prompts, onp):
             k.add_argument("--out", required=True, help="output folder", metavar="DIR")
         k.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=run)
@@ -42,13 +67,13 @@ def run(args) -> int:
     from robalign.data import synthetic
     from robalign.outputs import check_output_dir, check_output_file
 
-    for flag in ("n", "n_sft", "n_prefs", "annotators"):
+    for flag in ("n", "n_sft", "n_prefs", "annotators", "samples", "shard_size"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:
             raise UserError(f"data {args.kind} --{flag.replace('_', '-')} {value}: expected an integer >= 1")
     if args.seed < 0:
         raise UserError(f"data {args.kind} --seed {args.seed}: expected an integer >= 0")
-    if args.kind in ("sft", "prefs"):
+    if args.kind in ("sft", "prefs", "prompts", "on-policy"):
         check_output_file(args.out, f"data {args.kind} --out")
     else:
         check_output_dir(args.out, f"data {args.kind} --out")
@@ -64,6 +89,12 @@ def run(args) -> int:
         atomic_write_jsonl(args.out, rows)
         observed = sum(r["label_flipped"] for r in rows) / max(len(rows), 1)
         print(f"wrote {len(rows)} preference pairs ({args.noise} noise, flip rate {args.flip_rate}, observed {observed:.3f}) -> {args.out}")
+    elif args.kind == "prompts":
+        rows = synthetic.prompt_rows(args.seed, args.n)
+        atomic_write_jsonl(args.out, rows)
+        print(f"wrote {len(rows)} task prompts with reference answers -> {args.out}")
+    elif args.kind == "on-policy":
+        return on_policy(args)
     elif args.kind == "bench":
         for family, rows in synthetic.benchmark_rows(args.seed).items():
             atomic_write_jsonl(Path(args.out) / f"{family}.jsonl", rows)
@@ -81,4 +112,91 @@ def run(args) -> int:
         written = synthetic.build_all(args.out, args.seed, args.n_sft, args.n_prefs)
         for name, path in written.items():
             print(f"  {name:<24} {path}")
+    return 0
+
+
+def _annotator_rates(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        rates = [float(x) for x in text.split(",")]
+    except ValueError:
+        rates = []
+    if not rates or not all(0.0 <= r < 1.0 for r in rates):
+        raise UserError(f"data on-policy --annotator-rates {text}: expected comma-separated flip rates in [0, 1), e.g. 0.05,0.2,0.45")
+    return rates
+
+
+def on_policy(args) -> int:
+    """Sample, verify, pair, flip; write the pairs and a `<out>.info.json` (arguments, counts, versions)."""
+    import os
+    import time
+    from pathlib import Path
+
+    import numpy as np
+
+    os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM's INFO lines would bury the progress bar
+    from robalign.atomic import atomic_write_json, atomic_write_jsonl
+    from robalign.cli.generate import engine_args_from
+    from robalign.config.schema import from_dict
+    from robalign.data.onpolicy import PromptSamples, build_pairs, inject_noise, sample_prompts
+    from robalign.data.tasks import FAMILIES
+    from robalign.eval.adapters import check_adapter
+    from robalign.eval.prompts_file import read_jsonl
+    from robalign.eval.sampling import SamplingArgs
+    from robalign.models.locate import check_model_source
+
+    if not 0.0 <= args.flip_rate < 1.0:
+        raise UserError(f"data on-policy --flip-rate {args.flip_rate}: expected a rate in [0, 1)")
+    rates = _annotator_rates(args.annotator_rates)
+    if args.temperature <= 0 and args.samples > 1:
+        raise UserError(f"data on-policy --temperature {args.temperature}: expected > 0 with --samples {args.samples} (greedy gives identical copies)")
+    sampling = from_dict(SamplingArgs, {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens,
+                                        "n": args.samples, "seed": args.seed}, "command line", "")
+    eng = engine_args_from(args)
+    check_model_source(args.model)
+    if args.adapter:
+        check_adapter(args.adapter, args.model)
+    rows = read_jsonl(args.prompts, need=("prompt", "answer", "family"))
+    for i, r in enumerate(rows, start=1):
+        if r["family"] not in FAMILIES:
+            raise UserError(f"{args.prompts}: line {i}: family {r['family']!r} has no verifier; expected one of {sorted(FAMILIES)}")
+        if not isinstance(r["answer"], str):
+            raise UserError(f"{args.prompts}: line {i}: 'answer' must be text, got {r['answer']!r}")
+    bench = Path(args.bench) if args.bench else Path(args.prompts).parent / "bench"
+    if not bench.is_dir():
+        raise UserError(f"data on-policy --bench {bench}: no benchmark folder (one JSONL per family, a 'prompt' column) to keep out of "
+                        "the pairs; pass --bench DIR")
+    held_out = {r["prompt"] for f in sorted(bench.glob("*.jsonl")) for r in read_jsonl(f, what="benchmark file")}
+    leaked = [i for i, r in enumerate(rows, start=1) if r["prompt"] in held_out]
+    if leaked:
+        raise UserError(f"{args.prompts}: line {leaked[0]}: prompt {rows[leaked[0] - 1]['prompt']!r} is in the benchmark split {bench} "
+                        f"({len(leaked)} such line(s)); expected training prompts only")
+
+    t0 = time.perf_counter()
+    samples = sample_prompts(args.model, args.adapter, [r["prompt"] for r in rows], sampling, eng,
+                             args.cache or f"{args.out}.cache", shard_size=args.shard_size)
+    seconds = time.perf_counter() - t0
+    items = [PromptSamples(r["prompt"], r["family"], r["answer"], tuple(s)) for r, s in zip(rows, samples)]
+    rng = np.random.default_rng(args.seed)
+    pairs = build_pairs(items, held_out, rng)
+    pairs = inject_noise(pairs, args.flip_rate, args.noise, rng, args.annotators, rates)
+    atomic_write_jsonl(args.out, pairs)
+
+    from robalign.data.verifiers import verify
+
+    sample_acc = float(np.mean([verify(it.family, s, it.answer) for it in items for s in it.samples])) if items else 0.0
+    from_reference = sum(p["chosen_source"] == "reference" for p in pairs)
+    flipped = sum(p["label_flipped"] for p in pairs)
+    info = {"command": "robalign data on-policy", "args": {k: v for k, v in vars(args).items() if k != "func"},
+            "prompts": len(rows), "pairs": len(pairs), "all_samples_right": sum(all(verify(it.family, s, it.answer) for s in it.samples) for it in items),
+            "chosen_from_reference": from_reference, "sample_accuracy": sample_acc, "flipped": flipped,
+            "sampling_seconds": round(seconds, 1)}
+    from robalign.trainers.run_dir import _git_commit, _versions
+
+    info.update(git_commit=_git_commit(), versions=_versions())
+    atomic_write_json(f"{args.out}.info.json", info)
+    print(f"wrote {len(pairs)} on-policy pairs from {len(rows)} prompts x {args.samples} samples (sample accuracy {sample_acc:.3f}; "
+          f"{info['all_samples_right']} prompts all right, no pair; chosen from the reference in {from_reference}; "
+          f"{flipped} labels flipped, {flipped / max(len(pairs), 1):.3f}) -> {args.out}")
     return 0

@@ -11,6 +11,8 @@ Simulated annotators (``n_annotators`` > 1) each get their own rate, spread even
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import numpy as np
 
 NOISE_KINDS = ("uniform", "instance")
@@ -46,10 +48,22 @@ def annotator_rates(rate: float, n_annotators: int) -> np.ndarray:
 
 
 def draw_flips(
-    closeness: np.ndarray, rate: float, kind: str, rng: np.random.Generator, n_annotators: int = 1
+    closeness: np.ndarray, rate: float, kind: str, rng: np.random.Generator, n_annotators: int = 1,
+    rates: Sequence[float] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Sample which pairs flip. Returns (flipped bool (N,), annotator id int (N,))."""
+    """Sample which pairs flip. Returns (flipped bool (N,), annotator id int (N,)).
+
+    `rates` gives each annotator's own flip rate (their number is its length; `rate` is then
+    ignored); otherwise `n_annotators` rates are spread around `rate` (`annotator_rates`)."""
     n = len(closeness)
+    if rates is not None:
+        per = np.asarray(rates, dtype=np.float64)
+        if per.ndim != 1 or not len(per) or ((per < 0) | (per >= 1)).any():
+            raise ValueError(f"annotator flip rates must each be in [0, 1), got {list(rates)}")
+        annotator = rng.integers(0, len(per), size=n)
+        base = flip_probabilities(closeness, 0.5, kind) / 0.5  # mean 1: each annotator's rate times the pair's difficulty
+        p = np.clip(base * per[annotator], 0.0, 0.99)
+        return rng.random(n) < p, annotator
     annotator = rng.integers(0, max(n_annotators, 1), size=n)
     scale = annotator_rates(rate, n_annotators)[annotator] / rate if rate > 0 else np.ones(n)
     p = np.clip(flip_probabilities(closeness, rate, kind) * scale, 0.0, 0.99)

@@ -118,6 +118,17 @@ def preference_rows(
     return rows
 
 
+def prompt_rows(seed: int = 0, n: int = 2_000) -> list[dict]:
+    """Task prompts with their reference answers {prompt, answer, family}, for on-policy pair
+    generation (`robalign data on-policy`): their own random stream, benchmark prompts excluded."""
+    rng, exclude = _rng(seed, "onpolicy-prompts"), _held_out(seed)
+    fams = sorted(FAMILIES)
+    rows = [{"prompt": ex.prompt, "answer": ex.answer, "family": ex.family}
+            for fam in fams for ex in _draw(fam, rng, n // len(fams) + 1, exclude)]
+    rng.shuffle(rows)
+    return rows[:n]
+
+
 def safety_rows(seed: int = 0, n_benign: int = 200) -> dict[str, list[dict]]:
     """Safety set split by object into train/test: harmful prompts (with the fixed target and a
     refusal) and benign look-alikes (with a verifiable answer). Columns:
@@ -147,6 +158,7 @@ def build_all(out_dir: str | Path, seed: int = 0, n_sft: int = 20_000, n_prefs: 
             name = f"prefs_{noise}_{rate:.1f}"
             written[name] = atomic_write_jsonl(out / f"{name}.jsonl", preference_rows(seed, n_prefs, rate, noise))
     written["prefs_annotators"] = atomic_write_jsonl(out / "prefs_annotators_0.3.jsonl", preference_rows(seed, n_prefs, 0.3, "uniform", n_annotators=3))
+    written["prompts"] = atomic_write_jsonl(out / "prompts.jsonl", prompt_rows(seed, n_prefs))
     # held-out clean pairs (true labels) for eval/clean_accuracy
     written["prefs_eval"] = atomic_write_jsonl(out / "prefs_eval.jsonl", preference_rows(seed + 7919, 500, 0.0, "uniform"))
     for family, rows in benchmark_rows(seed).items():

@@ -96,6 +96,25 @@ FAMILIES: dict[str, Callable[[random.Random], Example]] = {
 }
 
 
+def answer_closeness(family: str, answer: str, wrong: str) -> float:
+    """How hard `wrong` is to tell from the right `answer`, in [0, 1], for any wrong answer (a
+    model's own, not only the generators' near misses), on the generators' scale: numbers by
+    1 / |difference| (max's 1 / gap; one off = 1), token lists by the share of matching tokens
+    (an adjacent swap in n tokens = 1 - 1/n, as `_sort`); text that is not a number is 0-close."""
+    from difflib import SequenceMatcher
+
+    from robalign.data.verifiers import NUMERIC_FAMILIES, normalise
+
+    a, w = normalise(answer), normalise(wrong)
+    if family in NUMERIC_FAMILIES:
+        try:
+            gap = abs(float(a.replace(" ", "")) - float(w.replace(" ", "")))
+        except ValueError:
+            return 0.0
+        return 1.0 if gap <= 1 else 1.0 / gap
+    return SequenceMatcher(None, a.split(), w.split(), autojunk=False).ratio()
+
+
 def generate(family: str, rng: random.Random) -> Example:
     """Draw one example of `family` from `rng`."""
     try:
