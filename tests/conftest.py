@@ -28,8 +28,11 @@ import pytest  # noqa: E402
 
 def pytest_configure(config):
     """Temp dirs inside the repo's ignored .cache/, one per pytest process (concurrent runs
-    must not wipe each other's files); dirs of finished runs are removed."""
+    must not wipe each other's files); dirs of finished runs are removed. The shared generation
+    cache (robalign.env.robalign_cache_dir) lives there too: a test never reuses another
+    session's generations."""
     if config.option.basetemp:
+        os.environ.setdefault("ROBALIGN_CACHE_DIR", str(Path(config.option.basetemp).resolve() / "robalign-cache"))
         return
     import shutil
 
@@ -43,6 +46,7 @@ def pytest_configure(config):
         except PermissionError:
             pass
     config.option.basetemp = str(root / f"run-{os.getpid()}")
+    os.environ.setdefault("ROBALIGN_CACHE_DIR", str(root / f"run-{os.getpid()}" / "robalign-cache"))
 
 
 @pytest.fixture(scope="session")

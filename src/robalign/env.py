@@ -27,6 +27,22 @@ def source_checkout() -> Path | None:
         return None
 
 
+#: Where robalign keeps its own caches (the generation cache under generations/).
+CACHE_DIR_VAR = "ROBALIGN_CACHE_DIR"
+
+
+def robalign_cache_dir() -> Path:
+    """robalign's own cache folder: $ROBALIGN_CACHE_DIR if set, else the checkout's
+    `.cache/robalign`, else (an installed package) `$XDG_CACHE_HOME/robalign`, i.e.
+    `~/.cache/robalign` by default. Shared by every command and every output folder."""
+    if os.environ.get(CACHE_DIR_VAR):
+        return Path(os.environ[CACHE_DIR_VAR]).expanduser()
+    root = source_checkout()
+    if root is not None:
+        return root / ".cache" / "robalign"
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "robalign"
+
+
 def apply_defaults() -> None:
     root = source_checkout()
     if root is not None:

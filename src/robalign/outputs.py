@@ -64,10 +64,10 @@ def refuse_unless_overwrite(path: Path, what: str, holds: str, overwrite: bool, 
                         + (f", {hint}" if hint else "") + ", or choose another folder")
 
 
-def clear_dir(path: Path) -> None:
-    """Empty `path` (used after --overwrite), keeping the folder and its lock file."""
+def clear_dir(path: Path, keep: str | None = None) -> None:
+    """Empty `path` (used after --overwrite), keeping the folder, its lock file and the child named `keep`."""
     for child in path.iterdir():
-        if child.name == LOCK_FILE:
+        if child.name in (LOCK_FILE, keep):
             continue
         if child.is_dir() and not child.is_symlink():
             shutil.rmtree(child)

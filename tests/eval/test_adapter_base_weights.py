@@ -162,9 +162,9 @@ def test_serve_attack_eval_and_tournament_refuse_it_before_any_engine(recorded, 
         load_for_inference(str(test_model_dir), str(recorded))
     models = [{"name": "base", "model": str(test_model_dir)}, {"name": "lora", "model": str(test_model_dir), "adapter": str(recorded)}]
     p = tmp_path / "t.yaml"
-    p.write_text(json.dumps({"output_dir": str(tmp_path / "out"), "models": models, "ranking": {"n_sims": 100, "eliminate": [0]},
+    p.write_text(json.dumps({"output_dir": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache"), "models": models, "ranking": {"n_sims": 100, "eliminate": [0]},
                              "benchmarks": [{"name": "sort", "data": str(data_dir / "bench" / "sort.jsonl"), "scorer": "verify"}]}))
     assert main(["tournament", str(p), "--no-progress"]) == 2
     err = [x for x in capsys.readouterr().err.splitlines() if x.strip()]
     assert err[-1].startswith(f"robalign tournament: error: {p}: model lora: adapter {recorded} was trained on base {other}")
-    assert not (tmp_path / "out" / "generations").exists()
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()  # refused before generating anything

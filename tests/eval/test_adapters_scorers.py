@@ -189,9 +189,9 @@ def test_tournament_bad_input_is_one_line_before_any_generation(case, tmp_path, 
     else:
         data = str(tmp_path / "missing.jsonl")
     p = tmp_path / "t.yaml"
-    p.write_text(json.dumps({"output_dir": str(tmp_path / "out"), "models": models, "ranking": ranking,
+    p.write_text(json.dumps({"output_dir": str(tmp_path / "out"), "cache_dir": str(tmp_path / "cache"), "models": models, "ranking": ranking,
                              "benchmarks": [{"name": "sort", "data": data, "scorer": "verify"}]}))
     code = main(["tournament", str(p), "--no-progress"])
     err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
     assert code == 2 and err[-1].startswith("robalign tournament: error:") and expect in err[-1], err
-    assert not (tmp_path / "out" / "generations").exists()  # failed before generating anything
+    assert not (tmp_path / "cache").exists() and not (tmp_path / "out").exists()  # failed before generating anything

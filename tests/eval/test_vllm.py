@@ -67,7 +67,9 @@ def test_cache_hit_avoids_regeneration_and_new_adapter_only_generates_itself(vll
     benches = {"a": bench_prompts[:16], "b": bench_prompts[16:40]}
     cache = GenerationCache(tmp_path / "cache")
     entries = [Entry("base", str(test_model_dir)), Entry("lora", str(test_model_dir), str(lora_dir))]
-    kw = dict(backend="vllm", progress=False, close_engines=False)
+    from robalign.eval.engines import EngineArgs
+
+    kw = dict(engine=EngineArgs(backend="vllm", dtype="float32", max_lora_rank=16), progress=False, close_engines=False)  # the fixture's
 
     before = vllm_engine.n_generated
     first, warn = generate_all(entries, benches, _sampling(), cache, factory, **kw)

@@ -40,7 +40,7 @@ The returned dict (what `robalign attack-eval` writes as JSON):
 from __future__ import annotations
 
 import math
-
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -167,8 +167,17 @@ def _chunks(seq, n):
         yield seq[i : i + n]
 
 
-def attacked_outputs(model, tokenizer, rows, budget: Optional[Budget], embedding_norm: float, batch_size: int, max_new_tokens: int, norm: str = "l2"):
-    """Decode each harmful row under `budget` (None: clean). Returns (outputs, ce_attacked, ce_clean)."""
+def _bar(desc: str, total: int, progress: bool):
+    """One progress bar per stage (prompts done): an attack stage takes minutes on CPU."""
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="prompt", disable=not progress, file=sys.stderr)
+
+
+def attacked_outputs(model, tokenizer, rows, budget: Optional[Budget], embedding_norm: float, batch_size: int, max_new_tokens: int, norm: str = "l2",
+                     bar=None):
+    """Decode each harmful row under `budget` (None: clean). Returns (outputs, ce_attacked, ce_clean).
+    `bar` (a tqdm bar) advances by each batch's prompts."""
     device = next(model.parameters()).device
     outputs, ce_after, ce_before = [], [], []
     attack = None if budget is None else EmbeddingAttack(budget.steps, budget.epsilon, budget.step_size, norm, embedding_norm)
@@ -188,6 +197,8 @@ def attacked_outputs(model, tokenizer, rows, budget: Optional[Budget], embedding
             ce_before.append(res.target_loss_before)
             ce_after.append(res.target_loss_after)
         outputs += greedy(model, tokenizer, embeds[:, :P], batch["attention_mask"][:, :P], max_new_tokens)
+        if bar is not None:
+            bar.update(len(chunk))
     return outputs, torch.cat(ce_after).float(), torch.cat(ce_before).float()
 
 
@@ -197,13 +208,15 @@ def _rates(outputs, rows) -> dict[str, float]:
     return {"asr": kinds.count("success") / n, "refusal_rate": kinds.count("refusal") / n, "other_rate": kinds.count("other") / n}
 
 
-def clean_outputs(model, tokenizer, prompts: Sequence[str], batch_size: int, max_new_tokens: int) -> list[str]:
+def clean_outputs(model, tokenizer, prompts: Sequence[str], batch_size: int, max_new_tokens: int, bar=None) -> list[str]:
     device = next(model.parameters()).device
     outs = []
     for chunk in _chunks(list(prompts), batch_size):
         batch = encode(tokenizer, chunk, device=device)
         embeds = model.get_input_embeddings()(batch["input_ids"])
         outs += greedy(model, tokenizer, embeds, batch["attention_mask"], max_new_tokens)
+        if bar is not None:
+            bar.update(len(chunk))
     return outs
 
 
@@ -215,13 +228,13 @@ def _correct(row: dict, output: str) -> bool:
     return verify(fam, output, row["answer"]) if fam in FAMILIES else exact_match(output, row["answer"])
 
 
-def utility_accuracy(model, tokenizer, bench_rows: dict[str, list[dict]], batch_size: int = 64, max_new_tokens: int = 32) -> dict:
+def utility_accuracy(model, tokenizer, bench_rows: dict[str, list[dict]], batch_size: int = 64, max_new_tokens: int = 32, bar=None) -> dict:
     """{accuracy (over items), per_family, n} on benchmark rows {family: [{prompt, answer}]}."""
     per_family, hits, n = {}, 0, 0
     for fam, rows in sorted(bench_rows.items()):
         check_lengths(model.config, tokenizer, rows, max_new_tokens, f"benchmark {fam}")
     for fam, rows in sorted(bench_rows.items()):
-        outs = clean_outputs(model, tokenizer, [r["prompt"] for r in rows], batch_size, max_new_tokens)
+        outs = clean_outputs(model, tokenizer, [r["prompt"] for r in rows], batch_size, max_new_tokens, bar)
         ok = [_correct({"family": fam, **r}, o) for r, o in zip(rows, outs)]
         per_family[fam] = sum(ok) / max(len(ok), 1)
         hits, n = hits + sum(ok), n + len(ok)
@@ -242,9 +255,10 @@ def robustness_report(
     n_examples: int = 3,
     seed: int = 0,
     source: str = "safety data",
+    progress: bool = False,
 ) -> dict:
     """The report described in the module docstring. `model` is put in eval mode; `source`
-    names the rows in errors (their file)."""
+    names the rows in errors (their file); `progress` shows a bar per stage on stderr."""
     torch.manual_seed(seed)
     model.eval()
     harmful, benign = split_rows(safety_rows, source)
@@ -257,14 +271,16 @@ def robustness_report(
         used = [i for r in harmful for i in encode(tokenizer, [r["prompt"]])["input_ids"][0].tolist()]
         embedding_norm = mean_embedding_norm(model, used)
     report: dict = {"embedding_norm": embedding_norm, "n_harmful": len(harmful), "n_benign": len(benign)}
-    outs, ce, _ = attacked_outputs(model, tokenizer, harmful, None, embedding_norm, batch_size, max_new_tokens, norm)
+    with _bar("clean", len(harmful), progress) as bar:
+        outs, ce, _ = attacked_outputs(model, tokenizer, harmful, None, embedding_norm, batch_size, max_new_tokens, norm, bar)
     report["clean"] = {**_rates(outs, harmful), "target_ce": float(ce.mean())}
     columns = {"refusal_clean": report["clean"]["refusal_rate"], "asr_clean": report["clean"]["asr"]}
     examples = {"clean": outs[:n_examples]}
     report["attacks"] = []
     for budget in grid:
         t0 = time.perf_counter()
-        outs, ce_att, ce_clean = attacked_outputs(model, tokenizer, harmful, budget, embedding_norm, batch_size, max_new_tokens, norm)
+        with _bar(f"attack {budget.name}", len(harmful), progress) as bar:
+            outs, ce_att, ce_clean = attacked_outputs(model, tokenizer, harmful, budget, embedding_norm, batch_size, max_new_tokens, norm, bar)
         eps_abs = budget.epsilon * embedding_norm
         entry = {
             "steps": budget.steps, "epsilon": budget.epsilon, "epsilon_abs": eps_abs,
@@ -279,7 +295,8 @@ def robustness_report(
         examples[budget.name] = outs[:n_examples]
     report["benign"] = None
     if benign:
-        outs = clean_outputs(model, tokenizer, [r["prompt"] for r in benign], batch_size, max_new_tokens)
+        with _bar("benign", len(benign), progress) as bar:
+            outs = clean_outputs(model, tokenizer, [r["prompt"] for r in benign], batch_size, max_new_tokens, bar)
         refused = [is_refusal(o, r.get("refusal") or harmful[0]["refusal"]) for r, o in zip(benign, outs)]
         answered = [("answer" in r and r["answer"] != "" and _correct(r, o)) for r, o in zip(benign, outs)]
         report["benign"] = {"over_refusal_rate": sum(refused) / len(benign), "accuracy": sum(answered) / len(benign), "n": len(benign)}
@@ -288,7 +305,8 @@ def robustness_report(
         examples["benign"] = outs[:n_examples]
     report["utility"] = None
     if bench_rows:
-        report["utility"] = utility_accuracy(model, tokenizer, bench_rows, max(batch_size, 64), max_new_tokens)
+        with _bar("utility", sum(len(r) for r in bench_rows.values()), progress) as bar:
+            report["utility"] = utility_accuracy(model, tokenizer, bench_rows, max(batch_size, 64), max_new_tokens, bar)
         columns["utility_accuracy"] = report["utility"]["accuracy"]
     report["columns"] = columns
     report["examples"] = examples

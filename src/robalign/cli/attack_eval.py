@@ -19,7 +19,9 @@ def register(sub) -> None:
     p.add_argument("--batch-size", type=int, default=40)
     p.add_argument("--max-new-tokens", type=int, default=24)
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--out", default=None, metavar="report.json", help="write the report here (atomically)")
+    p.add_argument("--out", default=None, metavar="report.json", help="write the report here (atomically); beside an adapter it does not "
+                   "invalidate the adapter's cached generations (only weights and config are part of the cache key)")
+    p.add_argument("--no-progress", action="store_true", help="no progress bars (one per stage: clean, each attack budget, benign, utility)")
     p.set_defaults(func=run)
 
 
@@ -60,10 +62,14 @@ def run(args) -> int:
     rows = ds.to_list()
     split_rows(rows, args.data)  # fail on bad data before loading a model
     bench = read_bench_dir(args.bench) if args.bench else None
+    if args.no_progress:  # none at all: transformers' weight-loading bar too
+        from transformers.utils import logging as hf_logging
+
+        hf_logging.disable_progress_bar()
     model, tokenizer = load_model(args.model, args.adapter)
     report = robustness_report(
         model, tokenizer, rows, grid, bench, norm=args.norm, batch_size=args.batch_size,
-        max_new_tokens=args.max_new_tokens, seed=args.seed, source=args.data,
+        max_new_tokens=args.max_new_tokens, seed=args.seed, source=args.data, progress=not args.no_progress,
     )
     report = {"model": args.model, "adapter": args.adapter, "data": args.data, **report}
     c = report["clean"]

@@ -37,7 +37,8 @@ def register(sub) -> None:
     p.add_argument("--max-tokens", type=int, default=64)
     p.add_argument("-n", type=int, default=1, help="completions per prompt")
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--cache", default=None, help="generation cache dir (default: <out>.cache/); reruns reuse it")
+    p.add_argument("--cache", default=None, help="generation cache dir (default: the shared one every tournament uses, "
+                   "$ROBALIGN_CACHE_DIR/generations, else .cache/robalign/generations in a checkout, else ~/.cache/robalign/generations)")
     add_engine_args(p)
     p.set_defaults(func=run)
 
@@ -73,10 +74,10 @@ def run(args) -> int:
     entries = ([] if args.no_base else [Entry("base", args.model)]) + [Entry(Path(a).name or a, args.model, a) for a in args.adapter]
     if len({e.name for e in entries}) != len(entries):
         entries = [Entry(e.name if e.adapter is None else e.adapter, e.model, e.adapter) for e in entries]
-    cache = GenerationCache(args.cache or f"{args.out}.cache")
+    cache = GenerationCache(args.cache)
     outs, _ = generate_all(
         entries, {"data": [r["prompt"] for r in rows]}, sampling, cache,
-        lambda model, adapters: make_engine(model, eng, adapters), backend=eng.backend,
+        lambda model, adapters: make_engine(model, eng, adapters), engine=eng,
         max_model_len=eng.max_model_len, describe=lambda _, i: f"prompt {i + 1} of {args.data}", options=("--max-tokens", "--max-model-len"),
     )  # checks every prompt's length before the engine starts
     lines = []

@@ -126,7 +126,7 @@ def sample_prompts(model: str, adapter: Optional[str], prompts: list[str], sampl
     try:
         for name, start, stop in shards:
             got, warnings = generate_all(
-                [entry], {name: prompts[start:stop]}, sampling, cache, factory, backend=engine_args.backend, progress=False,
+                [entry], {name: prompts[start:stop]}, sampling, cache, factory, engine=engine_args, progress=False,
                 close_engines=False, log=lambda m: None if m.startswith("warning: ") else say(m),
                 max_model_len=engine_args.max_model_len, describe=lambda _, i, s=start: f"prompt {s + i + 1} of the prompts file",
                 options=("--max-tokens", "--max-model-len"))

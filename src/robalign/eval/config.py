@@ -135,7 +135,9 @@ class TournamentConfig:
     sampling: SamplingArgs = field(default_factory=SamplingArgs, help="Decoding settings for every model.")
     engine: EngineArgs = field(default_factory=EngineArgs, help="Generation engine options (vLLM pass-through).")
     ranking: RankingArgs = field(default_factory=RankingArgs, help="Ranking options.")
-    cache_dir: Optional[str] = field(None, help="Generation cache; default: <output_dir>/generations (re-runs only generate what is new).")
+    cache_dir: Optional[str] = field(None, help="Generation cache shared by every tournament (keyed by weights, prompts, sampling, engine: "
+                                     "any run only generates what no run generated before); default: $ROBALIGN_CACHE_DIR/generations, "
+                                     "else .cache/robalign/generations in a checkout, else ~/.cache/robalign/generations.")
     title: str = field("robalign tournament", help="Title of report.html.")
 
     def validate(self, file, path):

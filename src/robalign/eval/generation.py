@@ -4,7 +4,9 @@ Grouping: entries are grouped by base model; one engine per base serves the base
 adapter of it. Per entry, the prompts of all its missing benchmark shards go to the engine in
 ONE batch (the engine schedules them together), then each benchmark shard is written to the
 cache atomically. A re-run finds the shards and starts no engine at all; a crash loses at most
-the batch of the entry in flight.
+the batch of the entry in flight. The cache is keyed by what decides the outputs (weights, the
+files loading reads, prompts, sampling, engine: `robalign.eval.cache`), not by who asked, so
+every tournament and `robalign generate` run shares it.
 
 Before any engine starts, every missing prompt of every base model is rendered with that
 model's tokenizer and checked against its context (`robalign.eval.engines.ContextLimit`): an
@@ -18,7 +20,7 @@ import sys
 from dataclasses import dataclass
 from typing import Callable, Optional
 
-from robalign.eval.cache import GenerationCache, shard_key
+from robalign.eval.cache import GenerationCache, adapter_identity, engine_identity, model_identity, shard_key
 from robalign.eval.prompts import decode, render_chat
 
 #: Prompts of the first benchmark compared between base and adapter when the base itself is not an entry.
@@ -48,7 +50,8 @@ def generate_all(
     cache: GenerationCache,
     engine_factory: EngineFactory,
     *,
-    backend: str,
+    engine=None,
+    backend: Optional[str] = None,
     progress: bool = True,
     close_engines: bool = True,
     log: Callable[[str], None] = _log,
@@ -59,13 +62,22 @@ def generate_all(
     """Return ({(entry name, benchmark): completions per prompt}, warnings).
 
     ``engine_factory(model, adapters)`` starts an engine; it is called at most once per base
-    model and only when some shard of that base is missing from the cache. For the length
+    model and only when some shard of that base is missing from the cache. ``engine`` is the
+    `EngineArgs` the factory starts it with (part of the cache key; its max_model_len is the
+    default of ``max_model_len``); without it, ``EngineArgs(backend=backend)``. For the length
     check: ``max_model_len`` is the engine's (None: the model's), ``describe(benchmark, i)``
     names prompt i in an error (default "prompt {i+1} of benchmark {name}"), ``options`` are
     the caller's names of max_tokens and max_model_len (a recipe key or a flag).
     """
     from tqdm.auto import tqdm
 
+    from robalign.eval.engines import EngineArgs
+
+    if engine is None:
+        engine = EngineArgs(backend=backend or "vllm", max_model_len=max_model_len)
+    backend = engine.backend
+    max_model_len = max_model_len if max_model_len is not None else engine.max_model_len
+    engine_id = engine_identity(engine, sampling)
     results: dict[tuple[str, str], list[list[str]]] = {}
     warnings: list[str] = []
     by_base: dict[str, list[Entry]] = {}
@@ -77,6 +89,7 @@ def generate_all(
     # 1. what is missing, per base: [(adapter, entry name, {benchmark: (key, prompts)})]
     plan: dict[str, list[tuple[Optional[str], str, dict[str, tuple[str, list[str]]]]]] = {}
     for base, group in by_base.items():
+        base_id = model_identity(base)
         base_listed = any(e.adapter is None for e in group)
         jobs = [(e.adapter, e.name, benchmarks) for e in group]
         if not base_listed and any(e.adapter for e in group) and probe:
@@ -84,8 +97,9 @@ def generate_all(
         plan[base] = []
         for adapter, name, benches in jobs:
             missing = {}
+            adapter_id = adapter_identity(adapter)
             for b, prompts in benches.items():
-                key = shard_key(base, adapter, prompts, sampling.key(), backend)
+                key = shard_key(base_id, adapter_id, prompts, sampling.key(), engine_id)
                 got = cache.get(key, len(prompts))
                 if got is None:
                     missing[b] = (key, prompts)
@@ -116,7 +130,7 @@ def generate_all(
                         key, prompts = missing[b]
                         chunk = texts[start : start + len(prompts)]
                         start += len(prompts)
-                        meta = {"entry": name, "model": base, "adapter": adapter, "benchmark": b, "backend": backend, "sampling": sampling.key()}
+                        meta = {"entry": name, "model": base, "adapter": adapter, "benchmark": b, "sampling": sampling.key(), "engine": engine_id}
                         cache.put(key, meta, chunk)
                         results[(name, b)] = chunk
                     if name != "__base__":

@@ -62,7 +62,7 @@ def judge_scores(spec, rows, outputs, entries, engine_args, cache, engine_factor
     judge = Entry("__judge__", spec.judge_model)
     outs, _ = generate_all(
         [judge], {f"{spec.name}/judge": prompts}, judge_sampling, cache,
-        engine_factory or (lambda model, adapters: make_engine(model, engine_args, adapters)), backend=engine_args.backend,
+        engine_factory or (lambda model, adapters: make_engine(model, engine_args, adapters)), engine=engine_args,
         progress=False, close_engines=engine_factory is None,
     )
     verdicts = {k: parse_verdict(o[0]) for k, o in zip(index, outs[(judge.name, f"{spec.name}/judge")])}

@@ -2,7 +2,9 @@
 
 Stages (each with its progress bar):
 1. resolve the contestants and check every adapter against its base (one-line errors);
-2. generate every (model, benchmark) shard that is not cached (one engine per base model);
+2. generate every (model, benchmark) shard that is not in the shared generation cache
+   (robalign.eval.cache: keyed by weights, prompts, sampling and engine, not by output_dir;
+   one engine per base model);
 3. score each benchmark for every model -> scores.csv (models x benchmarks) + items.jsonl;
 4. rank with robalign.ranking: Swiss E[S] at every elimination level, failure sensitivity,
    rank probabilities, Bradley-Terry (per benchmark and per item) with bootstrap CIs, Elo,
@@ -97,10 +99,10 @@ _TOURNAMENT_FILES = (SOURCE_FILE, "scores.csv", "items.jsonl", "leaderboard.json
 def claim_output_dir(cfg: TournamentConfig, file: str | None, overwrite: bool) -> bool:
     """May this tournament write `cfg.output_dir`? True when it must be emptied first (--overwrite).
 
-    The same tournament (the same config file, edited or not) re-runs in its folder: cached
-    generations are reused and a killed run resumes. Another tournament's results, or files robalign
-    did not write, are refused with one line unless --overwrite (which never empties a folder that
-    is not a tournament's)."""
+    The same tournament (the same config file, edited or not) re-runs in its folder and a killed
+    run resumes (generations come from the shared cache, whatever the folder). Another
+    tournament's results, or files robalign did not write, are refused with one line unless
+    --overwrite (which never empties a folder that is not a tournament's)."""
     from robalign.outputs import check_output_dir, is_empty_dir, refuse_unless_overwrite
 
     what = f"{file}: output_dir" if file else "output_dir"
@@ -123,6 +125,15 @@ def claim_output_dir(cfg: TournamentConfig, file: str | None, overwrite: bool) -
         raise UserError(f"{what}: {out} holds files robalign did not write; choose an empty or new output_dir")
     refuse_unless_overwrite(out, what, "another tournament's results", overwrite, hint="or --set output_dir=... for a new folder")
     return True
+
+
+def _child_holding(folder: Path, path: Path) -> Optional[str]:
+    """Name of the child of `folder` that is or holds `path` (a cache_dir set inside output_dir), else None."""
+    try:
+        rel = path.resolve().relative_to(folder.resolve())
+    except ValueError:
+        return None
+    return rel.parts[0] if rel.parts else None
 
 
 def run_tournament(
@@ -155,9 +166,10 @@ def run_tournament(
             check_attack_lengths(b, bench_rows[b.name], entries)
     clear = claim_output_dir(cfg, file, overwrite)
     fresh = not out.exists()
+    cache_inside = _child_holding(out, Path(cfg.cache_dir)) if cfg.cache_dir else None
     with DirLock(out, f"{file}: output_dir" if file else "output_dir"):
         if clear:
-            clear_dir(out)
+            clear_dir(out, keep=cache_inside)  # --overwrite replaces results, never cached generations
         import yaml
 
         atomic_write_text(out / SOURCE_FILE, yaml.safe_dump({"source": os.path.abspath(file) if file else None,
@@ -166,7 +178,7 @@ def run_tournament(
             return _run(cfg, file, entries, bench_rows, engine_factory=engine_factory, close_engines=close_engines,
                         progress=progress, log=log)
         except UserError:
-            if fresh and not (out / "generations").exists():
+            if fresh and not (cache_inside and (out / cache_inside).exists()):
                 import shutil
 
                 shutil.rmtree(out, ignore_errors=True)  # nothing worth keeping: leave no half-made folder
@@ -186,12 +198,12 @@ def _run(cfg: TournamentConfig, file: str | None, entries: list[Entry], bench_ro
 
     # 2. generate
     factory = engine_factory or (lambda model, adapters: make_engine(model, cfg.engine, adapters))
-    cache = GenerationCache(cfg.cache_dir or out / "generations")
+    cache = GenerationCache(cfg.cache_dir)  # None: the shared default (robalign.eval.cache.default_cache_dir)
     gen_benches = {b.name: [r["prompt"] for r in bench_rows[b.name]] for b in cfg.benchmarks if b.needs_generation}
     files = {b.name: b.data for b in cfg.benchmarks}
     outputs, gen_warn = generate_all(
         entries, gen_benches, cfg.sampling, cache, factory,
-        backend=cfg.engine.backend, progress=progress, close_engines=close_engines, log=log,
+        engine=cfg.engine, progress=progress, close_engines=close_engines, log=log,
         max_model_len=cfg.engine.max_model_len, describe=lambda b, i: f"prompt {i + 1} of benchmark {b} ({files[b]})",
     ) if gen_benches else ({}, [])  # every prompt's length is checked against each base before any engine starts
     warnings += gen_warn

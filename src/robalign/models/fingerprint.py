@@ -42,10 +42,11 @@ def safetensors_header(path: Path) -> tuple[dict, int]:
         return json.loads(fh.read(n)), 8 + n
 
 
-def fingerprint(model_dir: str | Path) -> str | None:
-    """sha256 hex of the model's sampled weights (see the module doc); None without safetensors files."""
+def fingerprint(model_dir: str | Path, pattern: str = "*.safetensors") -> str | None:
+    """sha256 hex of the model's sampled weights (see the module doc); None without safetensors files.
+    `pattern` picks the weight files (an adapter's: adapter_model*.safetensors)."""
     d = Path(model_dir)
-    files = sorted(d.glob("*.safetensors"))
+    files = sorted(d.glob(pattern))
     if not files:
         return None
     stats = tuple((f.name, f.stat().st_size, f.stat().st_mtime_ns) for f in files)
@@ -77,7 +78,7 @@ def _fingerprint(model_dir: str, stats: tuple) -> str:
     return h.hexdigest()
 
 
-def _local_model_dir(base: str | Path) -> Path | None:
+def local_model_dir(base: str | Path) -> Path | None:
     """`base` itself when it is a directory, else its snapshot in the local hub cache (a base just
     trained on was downloaded there), else None. Never downloads."""
     if Path(base).is_dir():
@@ -98,7 +99,7 @@ def record_base(adapter_dir: str | Path, base: str | Path) -> Path | None:
     adapter_dir = Path(adapter_dir)
     if not (adapter_dir / "adapter_config.json").is_file():
         return None
-    local = _local_model_dir(base)
+    local = local_model_dir(base)
     return atomic_write_json(adapter_dir / RECORD, {
         "base_model": str(base),
         "base_model_path": str(local.resolve()) if local else None,
