@@ -82,6 +82,22 @@ def test_overlapping_top_is_not_called_a_leader():
     assert any(r["rank_range"][0] != r["rank_range"][1] for r in rows)
 
 
+def test_two_inseparable_leaders_are_named_as_a_top_group():
+    rng = np.random.default_rng(5)
+    blocks = []
+    for _ in range(4):
+        a = (rng.random(150) < 0.85).astype(float)
+        blocks.append(item_block(np.stack([a, a.copy(), (rng.random(150) < 0.4).astype(float)])))
+    scores = np.stack([b.value() for b in blocks], axis=1)
+    rows = build_leaderboard(scores, ["a", "b", "c"], list("wxyz"), n_sims=5_000, eliminate=1, n_bootstrap=100, seed=2,
+                             items=blocks, n_resamples=60, resample_sims=500)
+    top = [r["model"] for r in rows[:2]]
+    assert sorted(top) == ["a", "b"] and separable_names(rows) == [top, ["c"]]
+    assert headline(rows) == (f"Top group by Swiss expected score: {top[0]}, {top[1]} — their 95% intervals overlap, "
+                              "so their order is not resolved. Then, group by group: c.")
+    assert [r["rank_range"] for r in rows] == [[1, 2], [1, 2], [3, 3]]
+
+
 def test_without_items_or_stderr_there_are_no_intervals_and_the_note_says_so():
     scores = np.random.default_rng(0).random((4, 3))
     unc = {}

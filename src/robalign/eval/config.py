@@ -14,7 +14,7 @@ Layout of a tournament YAML (eval/tournaments/demo.yaml is a complete example):
     rounds: [[sort], [safety]]            # benchmark names per round (default: one per round)
     sampling: {temperature: 0, max_tokens: 32}
     engine: {backend: vllm, dtype: auto}
-    ranking: {n_sims: 100000, eliminate: [0, 1, 2], seed: 0, pairing: reference}
+    ranking: {n_sims: 100000, eliminate: [0, 1, 2], seed: 0, pairing: reference, n_resamples: 200}
 
 Relative paths are relative to the working directory (run from the repository root).
 """
@@ -108,6 +108,8 @@ class RankingArgs:
     pairing: Literal["reference", "swiss"] = field("reference", help="reference: odd model sits out; swiss: paired down, bye = win.", choices=["reference", "swiss"])
     reference_exact: bool = field(False, help="The published loop's rules: ties at the elimination cut drop the lowest model (config order) first, the field may shrink to one; needs pairing: reference.")
     n_bootstrap: int = field(200, help="Bradley-Terry bootstrap resamples.")
+    n_resamples: int = field(200, help="Resamples of the benchmark items behind every 95% interval (each ranked again by every method); 0 = Monte Carlo error only.")
+    resample_sims: int = field(2000, help="Simulated Swiss tournaments per item resample and elimination level.")
 
     def validate(self, file, path):
         if self.n_sims < 1:
@@ -122,6 +124,12 @@ class RankingArgs:
             raise ConfigError(file, f"{path}.n_bootstrap", "a positive integer", got=repr(self.n_bootstrap))
         if not 0 <= self.seed < 2**32:
             raise ConfigError(file, f"{path}.seed", "an integer in [0, 2**32)", got=repr(self.seed))
+        from robalign.ranking.uncertainty import MIN_RESAMPLES
+
+        if not (self.n_resamples == 0 or self.n_resamples >= MIN_RESAMPLES):
+            raise ConfigError(file, f"{path}.n_resamples", f"0 (no intervals) or an integer >= {MIN_RESAMPLES}", got=repr(self.n_resamples))
+        if self.resample_sims < 2:
+            raise ConfigError(file, f"{path}.resample_sims", "an integer >= 2", got=repr(self.resample_sims))
 
 
 @dataclass
@@ -135,9 +143,7 @@ class TournamentConfig:
     sampling: SamplingArgs = field(default_factory=SamplingArgs, help="Decoding settings for every model.")
     engine: EngineArgs = field(default_factory=EngineArgs, help="Generation engine options (vLLM pass-through).")
     ranking: RankingArgs = field(default_factory=RankingArgs, help="Ranking options.")
-    cache_dir: Optional[str] = field(None, help="Generation cache shared by every tournament (keyed by weights, prompts, sampling, engine: "
-                                     "any run only generates what no run generated before); default: $ROBALIGN_CACHE_DIR/generations, "
-                                     "else .cache/robalign/generations in a checkout, else ~/.cache/robalign/generations.")
+    cache_dir: Optional[str] = field(None, help="Generation cache; default: <output_dir>/generations (re-runs only generate what is new).")
     title: str = field("robalign tournament", help="Title of report.html.")
 
     def validate(self, file, path):

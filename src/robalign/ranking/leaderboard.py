@@ -286,7 +286,9 @@ def uncertainty_note(doc: dict | None) -> str:
     note = (f"Intervals: {100 * doc['ci']:.0f}% percentile intervals over {doc['n_resamples']} tables made by {what}, "
             f"each ranked again ({doc['sims_per_resample']:,} simulated tournaments per level).")
     if doc.get("held_fixed"):
-        note += f" Held fixed (no items or standard errors, so their noise is not in the intervals): {', '.join(doc['held_fixed'])}."
+        why = doc.get("held_fixed_why") or {}
+        fixed = ", ".join(f"{b} ({why[b]})" if b in why else b for b in doc["held_fixed"])
+        note += f" Held fixed, so their noise is not in the intervals: {fixed}."
     return note
 
 

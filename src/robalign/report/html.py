@@ -1,8 +1,10 @@
 """report.html: one self-contained page (plots embedded as base64 PNG, inline CSS, no network).
 
-Order, as a reader wants it: the leaderboard first, then the per-benchmark scores, the rank
-probabilities, failure sensitivity, per-metric extras, the agreement between ranking methods,
-and the training curves of every trained model. Numbers come from the leaderboard dict only.
+Order, as a reader wants it: what the data support (the headline names a single leader only
+when its interval is clear of every other model's), the leaderboard with every value's 95%
+interval from item resampling, then the per-benchmark scores, the rank distributions, failure
+sensitivity, per-metric extras, the agreement between ranking methods, and the training metrics
+and curves of every trained model. Numbers come from the leaderboard dict only.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import base64
 import html
 from pathlib import Path
 
+from robalign.ranking.leaderboard import headline, rank_cell, separable_names, uncertainty_note
 from robalign.ranking.swiss import rules_note
 
 CSS = """
@@ -28,6 +31,8 @@ th, td { padding: 5px 9px; border-bottom: 1px solid #eceef1; text-align: right; 
 th { background: #f0f2f5; font-weight: 600; position: sticky; top: 0; }
 th:first-child, td:first-child, td.name, th.name { text-align: left; }
 tr:nth-child(even) td { background: #fafbfc; }
+tr.cut td { border-top: 2px solid #8a94a3; }
+td.unresolved { color: #7a4f00; }
 td.best { font-weight: 700; color: #0b6b3a; }
 .scroll { overflow-x: auto; }
 img { max-width: 100%; height: auto; display: block; margin: 10px 0; }
@@ -58,14 +63,18 @@ def _img(path: Path, alt: str) -> str:
     return f'<img alt="{html.escape(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _table(head: list[str], rows: list[list[str]], best: dict[int, set[int]] | None = None, cls: str = "") -> str:
-    best = best or {}
+def _table(head: list[str], rows: list[list[str]], best: dict[int, set[int]] | None = None, cls: str = "",
+           row_cls: list[str] | None = None, cell_cls: dict[tuple[int, int], str] | None = None) -> str:
+    best, cell_cls = best or {}, cell_cls or {}
     out = [f'<div class="scroll"><table class="{cls}"><thead><tr>']
     out += [f'<th class="{"name" if j < 2 and cls == "wide" else ""}">{html.escape(h)}</th>' for j, h in enumerate(head)]
     out.append("</tr></thead><tbody>")
     for i, r in enumerate(rows):
-        cells = [f'<td class="{"best" if i in best.get(j, set()) else ""}{" name" if j < 2 and cls == "wide" else ""}">{c}</td>' for j, c in enumerate(r)]
-        out.append("<tr>" + "".join(cells) + "</tr>")
+        cells = []
+        for j, c in enumerate(r):
+            classes = ["best"] * (i in best.get(j, set())) + ["name"] * (j < 2 and cls == "wide") + [cell_cls.get((i, j), "")]
+            cells.append(f'<td class="{" ".join(x for x in classes if x)}">{c}</td>')
+        out.append(f'<tr class="{row_cls[i] if row_cls else ""}">' + "".join(cells) + "</tr>")
     out.append("</tbody></table></div>")
     return "".join(out)
 
@@ -79,40 +88,87 @@ def _best_rows(values: list[float], higher: bool = True) -> set[int]:
     return best if len(best) < len(values) else set()  # all equal: nothing to point at
 
 
+def _not_separable_from_best(values: list[float], intervals: list | None, higher: bool = True) -> set[int]:
+    """Rows to mark in a column: with intervals, the best row and every row whose interval overlaps
+    its interval (the data do not put them below it); without, the best value only."""
+    if not intervals or any(iv is None for iv in intervals):
+        return _best_rows(values, higher)
+    finite = [i for i, v in enumerate(values) if v == v]
+    if not finite:
+        return set()
+    b = max(finite, key=lambda i: values[i] if higher else -values[i])
+    lo_b, hi_b = intervals[b]
+    return {i for i, (lo, hi) in enumerate(intervals) if lo <= hi_b and lo_b <= hi}
+
+
+def _cell(value: float, fmt: str, interval: list | None, title: str = "") -> str:
+    t = f" title='{html.escape(title)}'" if title else ""
+    ci = "" if interval is None else f"<span class='ci'>[{format(interval[0], fmt)}, {format(interval[1], fmt)}]</span>"
+    return f"<span{t}>{format(value, fmt)}</span>{ci}"
+
+
 def leaderboard_table(board: dict) -> str:
     rows = board["rows"]
-    levels = board["settings"]["eliminate"]
+    s = board["settings"]
+    levels = s["eliminate"]
     t = rows[0]["eliminate"] if rows else 2
-    head = ["#", "model", *[f"E[S] T={lv}" for lv in levels], "fail. sens.", "P(1st)", "BT"]
+    has_ci = bool(rows) and rows[0].get("expected_score_ci") is not None
     has_item_bt = any("bt_item_rating" in r for r in rows)
+
+    # (header, cell of a row, values and intervals for the mark, higher is better)
+    cols: list[tuple] = [("#", rank_cell, None), ("model", lambda r: html.escape(str(r["model"])), None)]
+    for lv in levels:
+        def es_cell(r, lv=lv):
+            if not has_ci:
+                return f"{r[f'expected_score_T{lv}']:.2f}<span class='ci'>± {r[f'expected_score_T{lv}_se']:.3f} (MC)</span>"
+            return _cell(r[f"expected_score_T{lv}"], ".2f", r["expected_score_ci"][str(lv)],
+                         f"Monte Carlo s.e. {r[f'expected_score_T{lv}_se']:.3f}")
+        cols.append((f"E[S] T={lv}", es_cell, ([r[f"expected_score_T{lv}"] for r in rows],
+                                                [r["expected_score_ci"][str(lv)] for r in rows] if has_ci else None, True)))
+    cols.append(("fail. sens.", lambda r: _cell(r["failure_sensitivity"], "+.2f", r.get("failure_sensitivity_ci")), None))
+    if has_ci:
+        cols.append(("P(top)", lambda r: f"{r['p_first_resampled']:.2f}", ([r["p_first_resampled"] for r in rows], None, True)))
+    else:
+        cols.append(("P(1st)", lambda r: f"{r['p_first']:.2f}", ([r["p_first"] for r in rows], None, True)))
+    bt_iv = [r["bt_rating_ci"] for r in rows] if has_ci else [[r["bt_ci_low"], r["bt_ci_high"]] for r in rows]
+    cols.append(("BT", lambda r: _cell(r["bt_rating"], ".0f", r["bt_rating_ci"] if has_ci else [r["bt_ci_low"], r["bt_ci_high"]]),
+                 ([r["bt_rating"] for r in rows], bt_iv, True)))
     if has_item_bt:
-        head.append("BT per item")
-    head += ["Elo", "mean score", "mean rank ↓"]
-    body, cols = [], {}
-    for r in rows:
-        cells = [str(r["rank"]), html.escape(str(r["model"]))]
-        cells += [f"{r[f'expected_score_T{lv}']:.2f}<span class='ci'>± {r[f'expected_score_T{lv}_se']:.2f}</span>" for lv in levels]
-        cells += [f"{r['failure_sensitivity']:+.2f}", f"{r['p_first']:.2f}",
-                  f"{r['bt_rating']:.0f}<span class='ci'>[{r['bt_ci_low']:.0f}, {r['bt_ci_high']:.0f}]</span>"]
-        if has_item_bt:
-            cells.append(f"{r.get('bt_item_rating', float('nan')):.0f}<span class='ci'>[{r.get('bt_item_ci_low', float('nan')):.0f}, {r.get('bt_item_ci_high', float('nan')):.0f}]</span>")
-        cells += [f"{r['elo']:.0f}", f"{r['mean_score']:.3f}", f"{r['mean_rank']:.2f}"]
-        body.append(cells)
-    for j, lv in enumerate(levels):
-        cols[2 + j] = _best_rows([r[f"expected_score_T{lv}"] for r in rows])
-    off = 2 + len(levels)
-    cols[off + 1] = _best_rows([r["p_first"] for r in rows])
-    cols[off + 2] = _best_rows([r["bt_rating"] for r in rows])
-    k = off + 3 + has_item_bt
-    cols[k] = _best_rows([r["elo"] for r in rows])
-    cols[k + 1] = _best_rows([r["mean_score"] for r in rows])
-    cols[k + 2] = _best_rows([r["mean_rank"] for r in rows], higher=False)
-    note = (f"<p class='note'>E[S]: expected points in {board['settings']['n_sims']:,} simulated Swiss tournaments "
-            f"(± Monte Carlo s.e.); T = models eliminated after each round. Failure sensitivity = E[S] at T=0 minus at T={t}. "
-            "BT: Bradley-Terry on the Elo scale with bootstrap 95% intervals, from benchmark-level (and per-item) outcomes. "
-            "Mean rank: lower is better. Best value per column in bold green. "
-            f"{html.escape(rules_note(board['settings']['pairing'], board['settings'].get('reference_exact', False)))}</p>")
-    return _table(head, body, cols, cls="wide") + note
+        item_iv = [[r.get("bt_item_ci_low", float("nan")), r.get("bt_item_ci_high", float("nan"))] for r in rows]
+        cols.append(("BT per item", lambda r: _cell(r.get("bt_item_rating", float("nan")), ".0f",
+                                                    [r.get("bt_item_ci_low", float("nan")), r.get("bt_item_ci_high", float("nan"))]),
+                     ([r.get("bt_item_rating", float("nan")) for r in rows], item_iv, True)))
+    for key, head, fmt, higher in (("elo", "Elo", ".0f", True), ("mean_score", "mean score", ".3f", True), ("mean_rank", "mean rank ↓", ".2f", False)):
+        cols.append((head, lambda r, key=key, fmt=fmt: _cell(r[key], fmt, r.get(f"{key}_ci")),
+                     ([r[key] for r in rows], [r[f"{key}_ci"] for r in rows] if has_ci else None, higher)))
+
+    body = [[render(r) for _, render, _ in cols] for r in rows]
+    marks = {j: _not_separable_from_best(*spec) for j, (_, _, spec) in enumerate(cols) if spec is not None}
+    row_cls, cell_cls = [""] * len(rows), {}
+    groups = separable_names(rows)
+    if groups:
+        starts, k = set(), 0
+        for g in groups:
+            starts.add(k)
+            k += len(g)
+        row_cls = ["cut" if i in starts and i > 0 else "" for i in range(len(rows))]
+        cell_cls = {(i, 0): "unresolved" for i, r in enumerate(rows) if r["rank_range"][0] != r["rank_range"][1]}
+    if has_ci:
+        note = ("Each value carries its 95% interval from resampling the benchmark items (below). # shows the ranks the "
+                "E[S] (T=0) intervals allow: '2 (1-4)' means the data put this model anywhere from 1st to 4th. A thick line "
+                "separates groups the data separate; inside a group the order is not resolved. Bold green: the best value of "
+                "a column and every value whose interval overlaps it. "
+                f"E[S]: expected points in {s['n_sims']:,} simulated Swiss tournaments (its Monte Carlo s.e. on hover); T = models "
+                f"eliminated after each round; failure sensitivity = E[S] at T=0 minus at T={t}. P(top): share of resampled tables "
+                "in which the model has the highest E[S] (T=0). BT: Bradley-Terry on the Elo scale from benchmark-level outcomes; "
+                "BT per item: from every item's outcomes, items bootstrapped. Mean rank: lower is better. ")
+    else:
+        note = (f"E[S]: expected points in {s['n_sims']:,} simulated Swiss tournaments (± Monte Carlo s.e.); T = models eliminated "
+                f"after each round. Failure sensitivity = E[S] at T=0 minus at T={t}. BT: Bradley-Terry on the Elo scale with "
+                "bootstrap 95% intervals over benchmarks (BT per item: over items). Mean rank: lower is better. Best value per "
+                "column in bold green. ")
+    note += f"{rules_note(s['pairing'], s.get('reference_exact', False))} {uncertainty_note(board.get('uncertainty'))}"
+    return _table([h for h, _, _ in cols], body, marks, cls="wide", row_cls=row_cls, cell_cls=cell_cls) + f"<p class='note'>{html.escape(note)}</p>"
 
 
 def scores_table(board: dict) -> str:
@@ -139,28 +195,47 @@ def agreement_table(board: dict) -> str:
     return _table(["Kendall tau", *a["methods"]], body)
 
 
+def training_table(board: dict) -> str:
+    """Last logged value of the training metrics (eval/clean_accuracy first) of every model with a run."""
+    from robalign.report.write import TRAINING_KEYS
+
+    tr = board.get("training") or {}
+    if not tr:
+        return ""
+    keys = [k for k in TRAINING_KEYS if any(k in m for m in tr.values())]
+    order = [r["model"] for r in board["rows"] if r["model"] in tr]
+    body = [[html.escape(m), *[f"{tr[m][k]:.3f}" if k in tr[m] else "" for k in keys]] for m in order]
+    best = {1 + j: _best_rows([tr[m].get(k, float("nan")) for m in order]) for j, k in enumerate(keys) if "accurac" in k}
+    return _table(["model", *keys], body, best)
+
+
 def summary(board: dict) -> str:
-    """Three facts a reader wants first: who leads (and how surely), who is brittle, do the methods agree."""
+    """What a reader wants first: which models the data separate (never a single leader when the
+    intervals overlap), who is brittle, do the methods agree."""
     rows = board["rows"]
     if not rows:
         return ""
-    top = rows[0]
     brittle = max(rows, key=lambda r: r["failure_sensitivity"])
     taus = [v for i, row in enumerate(board["agreement"]["kendall_tau"]) for j, v in enumerate(row) if j > i and v is not None]
-    parts = [f"Leader by Swiss expected score: <b>{html.escape(str(top['model']))}</b> "
-             f"(E[S] {top['expected_score']:.2f}, first in {100 * top['p_first']:.0f}% of simulated tournaments)."]
+    parts = [html.escape(headline(rows))]
     if brittle["failure_sensitivity"] > 0:
+        ci = brittle.get("failure_sensitivity_ci")
+        span = "" if ci is None else f", 95% interval {ci[0]:.2f} to {ci[1]:.2f}"
         parts.append(f"Most failure-sensitive: <b>{html.escape(str(brittle['model']))}</b> "
-                     f"(loses {brittle['failure_sensitivity']:.2f} expected points when {brittle['eliminate']} models are eliminated per round).")
+                     f"(loses {brittle['failure_sensitivity']:.2f} expected points{span} when {brittle['eliminate']} models are eliminated per round).")
     if taus:
         parts.append(f"Kendall tau between the ranking methods: {min(taus):.2f} to {max(taus):.2f}.")
-    return "<p class='summary'>" + " ".join(parts) + "</p>"
+    out = "<p class='summary'>" + " ".join(parts) + "</p>"
+    if rows[0].get("expected_score_ci") is None:
+        out += f"<div class='warn'>{html.escape(uncertainty_note(board.get('uncertainty')))}</div>"
+    return out
 
 
 def render_html(board: dict, figs: dict[str, Path], curves: dict[str, tuple[Path, str]], *, title: str) -> str:
     s = board["settings"]
     sub = (f"{len(board['models'])} models · {len(board['benchmarks'])} benchmarks · {len(board['rounds'])} rounds · "
-           f"{s['n_sims']:,} simulations per level · {s['pairing']} pairing · seed {s['seed']}")
+           f"{s['n_sims']:,} simulations per level · {s['pairing']} pairing · seed {s['seed']}"
+           + (f" · {s['n_resamples']} item resamples" if (board.get("uncertainty") or {}).get("source", "none") != "none" else ""))
     parts = [
         "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'>",
         "<meta name='viewport' content='width=device-width, initial-scale=1'>",
@@ -173,16 +248,24 @@ def render_html(board: dict, figs: dict[str, Path], curves: dict[str, tuple[Path
     parts += [
         "<section id='leaderboard'><h2>Leaderboard</h2>", leaderboard_table(board), _img(figs["expected_score"], "expected score per elimination level"), "</section>",
         "<section id='scores'><h2>Scores per benchmark</h2>", scores_table(board), _img(figs["score_matrix"], "score matrix heatmap"), "</section>",
-        "<section id='ranks'><h2>Rank probabilities and failure sensitivity</h2><div class='grid2'>",
-        _img(figs["rank_probs"], "rank probability heatmap"), _img(figs["failure_sensitivity"], "failure sensitivity"), "</div></section>",
+        "<section id='ranks'><h2>Rank distributions and failure sensitivity</h2><div class='grid2'>",
+        *([_img(figs["rank_resampled"], "rank across item resamples")] if figs.get("rank_resampled") else []),
+        _img(figs["rank_probs"], "rank probability heatmap"), _img(figs["failure_sensitivity"], "failure sensitivity"), "</div>",
+        "<p class='note'>Rank across item resamples: how surely the benchmark data place each model. Rank in simulated "
+        "tournaments: the luck of the draw on this one table (pairings, sit-outs, coin flips on ties), not the data's uncertainty.</p></section>",
     ]
     m = metrics_table(board)
     if m:
         parts += ["<section id='metrics'><h2>Scorer metrics</h2>", m,
                   "<p class='note'>Extra metrics reported by the scorers (e.g. refusal, leakage and over-refusal rates on the safety set).</p></section>"]
     parts += ["<section id='agreement'><h2>Agreement between ranking methods</h2>", agreement_table(board), "</section>"]
-    if curves:
-        parts.append("<section id='training'><h2>Training curves</h2>")
+    tt = training_table(board)
+    if curves or tt:
+        parts.append("<section id='training'><h2>Training metrics and curves</h2>")
+        if tt:
+            parts += [tt, "<p class='note'>Last logged value in each run's metrics.jsonl. eval/clean_accuracy: preference accuracy "
+                      "on held-out pairs with true labels (what LCPO is meant to improve); rewards/accuracies: the same on the "
+                      "(noisy) training pairs.</p>"]
         for name, (png, src) in curves.items():
             parts += [f"<h3>{html.escape(name)}</h3>", _img(png, f"training curves of {name}"), f"<p class='note'>from {html.escape(src)}</p>"]
         parts.append("</section>")

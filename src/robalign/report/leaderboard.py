@@ -1,18 +1,25 @@
 """The tournament's leaderboard: every ranking of robalign.ranking in one JSON document + markdown.
 
 `rank_all` calls `robalign.ranking.build_leaderboard` for the per-model rows (Swiss E[S] at T=0
-and at the largest T, failure sensitivity, BT with CI, Elo, mean score/rank), takes the Swiss
-tournaments it ran (so the T=0 numbers and rank probabilities are the very simulations behind
-the rows), runs the other elimination levels, adds a Bradley-Terry fit on the
-per-item outcomes, and the Kendall tau between the methods.
+and at the largest T, failure sensitivity, BT with CI, Elo, mean score/rank) with every
+benchmark's per-item results, so every column gets a 95% interval from resampling the items
+(robalign.ranking.uncertainty) at every elimination level; takes the Swiss tournaments it ran
+(so the T=0 numbers and rank probabilities are the very simulations behind the rows), runs the
+other elimination levels, adds a Bradley-Terry fit on the per-item outcomes, and the Kendall tau
+between the methods.
 
 leaderboard.json keys:
     title, models, benchmarks, rounds        labels (rounds as benchmark names)
-    rows                                     build_leaderboard rows (best first) + expected_score_T{t}[_se]
-                                             per level, bt_item_rating/ci, expected_rank
-    swiss                                    {"T": {expected_score, std_error, rank_probs}} (model order = `models`)
+    rows                                     build_leaderboard rows (best first; expected_score_ci = {"T": [low, high]}
+                                             per level, from item resampling) + expected_score_T{t}[_se] per level,
+                                             bt_item_rating/ci, expected_rank
+    swiss                                    {"T": {expected_score, std_error (Monte Carlo), expected_score_ci (items),
+                                             rank_probs, expected_rank}} (model order = `models`)
+    uncertainty                              item resampling: settings, held-fixed benchmarks, and per method
+                                             ci_low/ci_high, p_first, rank_probs across resamples (robalign.ranking.uncertainty_document)
     scores                                   {model: {benchmark: score}}
     metrics                                  {model: {"benchmark/metric": value}} (scorer extras)
+    training                                 {model: {metric: last logged value}} from the run's metrics.jsonl (eval/clean_accuracy, ...)
     agreement                                Kendall tau matrix between ranking methods
     settings, warnings
 """
@@ -26,10 +33,48 @@ import numpy as np
 from robalign.atomic import atomic_write_json, atomic_write_text
 
 
+def item_blocks(benches, names, results, scores) -> tuple[list, dict[str, str]]:
+    """Per benchmark, its per-item results as an ItemBlock (None when held fixed), and why each
+    held-fixed benchmark is.
+
+    A benchmark is resampled only when every model has a complete per-item list AND the items
+    reproduce its score (the plain mean, or the mean of stratum means with BenchScore.strata);
+    otherwise it is held fixed, so an interval never rests on a rule the scorer did not use.
+    """
+    from robalign.ranking import item_block
+
+    blocks, why = [], {}
+    for b in benches:
+        per = [results[b][n] for n in names]
+        items = [p.items for p in per]
+        strata = per[0].strata
+        if not all(len(x) == len(items[0]) and x and all(v is not None for v in x) for x in items):
+            why[b] = "no per-item results"  # e.g. the attack scorer: one number per model
+        elif any(p.strata != strata for p in per):
+            why[b] = "the models' items fall in different strata"
+        else:
+            block = item_block(np.array(items, dtype=np.float64), strata, name=f"items of benchmark {b}")
+            if np.allclose(block.value(), [scores[n][b] for n in names], rtol=0, atol=1e-9):
+                blocks.append(block)
+                continue
+            why[b] = "its score is not the mean of its item scores"
+        blocks.append(None)
+    return blocks, why
+
+
 def rank_all(cfg, entries, benches, scores, results, *, progress: bool = True) -> dict:
     from tqdm.auto import tqdm
 
-    from robalign.ranking import bradley_terry, build_leaderboard, leaderboard_agreement, resolve_rounds, swiss_tournament
+    from robalign.ranking import (
+        bradley_terry,
+        build_leaderboard,
+        leaderboard_agreement,
+        resolve_rounds,
+        swiss_tournament,
+        uncertainty_document,
+        uncertainty_note,
+    )
+    from robalign.report.write import training_summary
 
     names = [e.name for e in entries]
     S = np.array([[scores[n][b] for b in benches] for n in names], dtype=np.float64)  # (n_models, n_benchmarks)
@@ -37,21 +82,28 @@ def rank_all(cfg, entries, benches, scores, results, *, progress: bool = True) -
     levels = sorted(set(r.eliminate))
     t_max = levels[-1]
     bar = tqdm(total=len(levels) + 2, desc="rank", unit="step", disable=not progress, file=sys.stderr)
-    computed = {}  # the T=0 and T=t_max tournaments behind the rows
+    computed, unc = {}, {}  # the T=0 and T=t_max tournaments behind the rows; the item resampling
+    blocks, held_fixed = item_blocks(benches, names, results, scores)
     rows = build_leaderboard(S, names, benches, cfg.rounds, n_sims=r.n_sims, eliminate=t_max, pairing=r.pairing,
-                             reference_exact=r.reference_exact, n_bootstrap=r.n_bootstrap, seed=r.seed, swiss_out=computed)
+                             reference_exact=r.reference_exact, n_bootstrap=r.n_bootstrap, seed=r.seed, swiss_out=computed,
+                             items=blocks, n_resamples=r.n_resamples, resample_sims=r.resample_sims, levels=levels,
+                             uncertainty_out=unc)
     bar.update(1)
     cols = resolve_rounds(cfg.rounds, benches)
     others = [t for t in levels if t not in computed]
-    # build_leaderboard uses the first four of default_rng(seed).spawn(...); the other levels get the next ones
-    children = np.random.default_rng(r.seed).spawn(4 + len(others))
-    streams = {t: children[4 + k] for k, t in enumerate(others)}
+    # build_leaderboard uses the first five of default_rng(seed).spawn(...); the other levels get the next ones
+    children = np.random.default_rng(r.seed).spawn(5 + len(others))
+    streams = {t: children[5 + k] for k, t in enumerate(others)}
     swiss = {}
+    summaries = unc.get("summaries", {})
     for t in levels:
         res = computed[t] if t in computed else swiss_tournament(
             S, cols, n_sims=r.n_sims, eliminate=t, pairing=r.pairing, reference_exact=r.reference_exact, seed=streams[t])
-        swiss[str(t)] = {"expected_score": res.expected_score.tolist(), "std_error": res.std_error.tolist(),
-                         "rank_probs": res.rank_probs.tolist(), "expected_rank": res.expected_rank.tolist()}
+        swiss[str(t)] = {"expected_score": res.expected_score.tolist(), "std_error": res.std_error.tolist()}
+        if f"swiss_T{t}" in summaries:
+            sm = summaries[f"swiss_T{t}"]
+            swiss[str(t)]["expected_score_ci"] = np.stack([sm.ci_low, sm.ci_high], axis=1).tolist()
+        swiss[str(t)].update(rank_probs=res.rank_probs.tolist(), expected_rank=res.expected_rank.tolist())
         bar.update(1)
     idx = {n: i for i, n in enumerate(names)}
     for row in rows:
@@ -75,6 +127,10 @@ def rank_all(cfg, entries, benches, scores, results, *, progress: bool = True) -
     bar.update(1)
     bar.close()
     metrics = {n: {f"{b}/{k}": float(v) for b in benches for k, v in results[b][n].extras.items()} for n in names}
+    uncertainty = uncertainty_document(unc, names)
+    if unc:
+        uncertainty["held_fixed_why"] = {b: held_fixed[b] for b in uncertainty["held_fixed"] if b in held_fixed}
+        uncertainty["note"] = uncertainty_note(uncertainty)
     return {
         "title": cfg.title,
         "models": names,
@@ -82,11 +138,13 @@ def rank_all(cfg, entries, benches, scores, results, *, progress: bool = True) -
         "rounds": [[benches[c] for c in group] for group in cols],
         "rows": rows,
         "swiss": swiss,
+        "uncertainty": uncertainty,
         "scores": scores,
         "metrics": metrics,
+        "training": training_summary(entries),
         "agreement": leaderboard_agreement(rows),
         "settings": {"n_sims": r.n_sims, "eliminate": levels, "pairing": r.pairing, "reference_exact": r.reference_exact,
-                     "seed": r.seed, "n_bootstrap": r.n_bootstrap},
+                     "seed": r.seed, "n_bootstrap": r.n_bootstrap, "n_resamples": r.n_resamples, "resample_sims": r.resample_sims},
         "warnings": [],
     }
 
@@ -101,17 +159,40 @@ def format_scores_markdown(board: dict) -> str:
 
 
 def format_levels_markdown(board: dict) -> str:
+    """E[S] at every elimination level with its 95% item-resampling interval (or, without one, its Monte Carlo s.e.)."""
     levels = board["settings"]["eliminate"]
-    lines = ["| model | " + " | ".join(f"E[S] T={t}" for t in levels) + " | P(1st) | E[rank] |",
+    rows = board["rows"]
+    has_ci = bool(rows) and rows[0].get("expected_score_ci") is not None
+    what = "[95% CI]" if has_ci else "± MC s.e."
+    lines = ["| model | " + " | ".join(f"E[S] T={t} {what}" for t in levels) + " | P(1st) in sims | E[rank] in sims |",
              "|:---|" + "---:|" * (len(levels) + 2)]
-    for row in board["rows"]:
-        cells = [f"{row[f'expected_score_T{t}']:.3f} ± {row[f'expected_score_T{t}_se']:.3f}" for t in levels]
+    for row in rows:
+        if has_ci:
+            cells = [f"{row[f'expected_score_T{t}']:.3f} [{row['expected_score_ci'][str(t)][0]:.2f}, {row['expected_score_ci'][str(t)][1]:.2f}]"
+                     for t in levels]
+        else:
+            cells = [f"{row[f'expected_score_T{t}']:.3f} ± {row[f'expected_score_T{t}_se']:.3f}" for t in levels]
         lines.append(f"| {row['model']} | " + " | ".join(cells) + f" | {row['p_first']:.2f} | {row['expected_rank']:.2f} |")
     return "\n".join(lines) + "\n"
 
 
+def format_training_markdown(board: dict) -> str:
+    from robalign.report.write import TRAINING_KEYS
+
+    tr = board.get("training") or {}
+    keys = [k for k in TRAINING_KEYS if any(k in m for m in tr.values())]
+    if not keys:
+        return ""
+    lines = ["| model | " + " | ".join(keys) + " |", "|:---|" + "---:|" * len(keys)]
+    for row in board["rows"]:
+        m = tr.get(row["model"])
+        if m:
+            lines.append(f"| {row['model']} | " + " | ".join(f"{m[k]:.3f}" if k in m else "" for k in keys) + " |")
+    return "\n".join(lines) + "\n"
+
+
 def format_markdown_document(board: dict) -> str:
-    from robalign.ranking import format_agreement_markdown, format_markdown, rules_note
+    from robalign.ranking import format_agreement_markdown, format_markdown, headline, rules_note, uncertainty_note
 
     s = board["settings"]
     parts = [
@@ -119,6 +200,8 @@ def format_markdown_document(board: dict) -> str:
         f"{len(board['models'])} models, {len(board['benchmarks'])} benchmarks in {len(board['rounds'])} rounds; "
         f"{s['n_sims']:,} simulated Swiss tournaments per elimination level ({s['pairing']} pairing, seed {s['seed']}). "
         f"{rules_note(s['pairing'], s.get('reference_exact', False))}\n",
+        f"{headline(board['rows'])}\n",
+        f"{uncertainty_note(board.get('uncertainty'))}\n",
         "## Leaderboard\n",
         format_markdown(board["rows"]),
         "## Swiss expected score by elimination level\n",
@@ -128,6 +211,9 @@ def format_markdown_document(board: dict) -> str:
         "## Agreement between ranking methods\n",
         format_agreement_markdown(board["agreement"]),
     ]
+    training = format_training_markdown(board)
+    if training:
+        parts += ["## Training metrics (last logged value)\n", training]
     if board.get("warnings"):
         parts += ["## Warnings\n", "".join(f"- {w}\n" for w in board["warnings"])]
     return "\n".join(parts)
