@@ -64,7 +64,9 @@ def run_one(out: Path, kind: str, rate: float, variant: str, seed: int, steps: i
 
     sets = [f"data.train.path=artifacts/data/prefs_{kind}_{rate}.jsonl", f"training.output_dir={out}",
             f"training.seed={seed}", f"training.max_steps={steps}", f"training.eval_steps={steps}",
-            f"training.save_steps={steps}", f"training.label_smoothing={rate if rate < 0.5 else 0.0}", *VARIANTS[variant], *extra]
+            f"training.save_steps={steps}", *VARIANTS[variant], *extra]
+    if variant.endswith("@eps"):  # cdpo/rdpo at the true flip rate (label_smoothing is theirs alone)
+        sets.append(f"training.label_smoothing={rate if rate < 0.5 else 0.0}")
     cmd = [sys.executable, "-m", "robalign.train", "recipes/tiny/dpo/config_plain.yaml"]
     for x in sets:
         cmd += ["--set", x]

@@ -60,3 +60,25 @@ def test_floor_and_mean():
     torch.testing.assert_close(floor_logps(lp, m, -5.0), torch.tensor([[-1.0, -5.0]]))
     assert floor_logps(lp, m, None) is lp
     assert mean_logps(lp, m).item() == pytest.approx(-5.0)
+
+
+def test_batch_cutoff_scope_is_the_reference_codes_hinge():
+    """cutoff_scope batch: one hinge on the batch's token-mean CE, as the reference code's `outputs.loss`."""
+    lp = torch.tensor([[-1.0, -3.0, -7.0], [-6.0, -8.0, 0.0]])
+    m = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 0.0]])
+    # token-mean CE over the batch: (1 + 3 + 6 + 8) / 4 = 4.5 -> away 5 - 4.5 = 0.5 for every row
+    torch.testing.assert_close(away_loss(lp, m, 5.0, "batch"), torch.tensor([0.5, 0.5]))
+    lp.requires_grad_(True)
+    away_loss(lp, m, 5.0, "batch").mean().backward()
+    # unlike the per-example hinge, the row already past the cutoff is still pushed (the batch is not)
+    assert lp.grad[1, :2].abs().sum() > 0
+    torch.testing.assert_close(toward_loss(lp.detach(), m, 0.5, "batch"), torch.tensor([4.0, 4.0]))
+    with pytest.raises(ValueError, match="cutoff scope"):
+        away_loss(lp, m, 5.0, "token")
+
+
+def test_zero_floor_rule_is_the_reference_codes():
+    lp = torch.tensor([[-1.0, -9.0, -2.0]])
+    m = torch.tensor([[1.0, 1.0, 0.0]])
+    torch.testing.assert_close(floor_logps(lp, m, -5.0, "zero"), torch.tensor([[-1.0, 0.0, 0.0]]))
+    torch.testing.assert_close(floor_logps(lp, m, -5.0, "clamp"), torch.tensor([[-1.0, -5.0, 0.0]]))

@@ -4,6 +4,7 @@ reference log-probs for the right completions, one-line errors for bad input."""
 from __future__ import annotations
 
 import json
+import math
 
 import pytest
 import torch
@@ -189,3 +190,34 @@ def test_clean_refusal_term_and_control_arm(cadv_recipe, options, present, absen
     assert present <= logged and not (absent & logged)
     lora = [p for n, p in trainer.model.named_parameters() if "lora_B" in n]
     assert all(p.grad is not None for p in lora)
+
+
+def _control_loss(cadv_recipe, method, **options):
+    """Loss of the first batch without attack (deterministic), and the trainer's logged terms."""
+    trainer = build(cadv_recipe(method, control=True, **options))
+    batch = trainer._prepare_inputs(next(iter(trainer.get_train_dataloader())))
+    with torch.no_grad():
+        loss = trainer.compute_loss(trainer.model, batch).item()
+    assert math.isfinite(loss)
+    return loss, {k: v[0] for k, v in trainer._adv_metrics.items()}
+
+
+def test_floor_rule_zero_reaches_the_ipo_margin(cadv_recipe):
+    """floor_rule zero (the reference code: policy tokens below the floor count 0, reference unfloored)
+    against clamp (both held at the floor): with fresh LoRA the policy is the reference, so clamp
+    cancels in the margin and zero does not."""
+    clamp, _ = _control_loss(cadv_recipe, "cadv_ipo", rejected_logp_floor=-1.0)
+    zero, logged = _control_loss(cadv_recipe, "cadv_ipo", rejected_logp_floor=-1.0, floor_rule="zero")
+    assert abs(clamp - zero) > 1e-3, (clamp, zero)
+    assert logged["rewards/rejected"] > 0.5  # the zeroed policy tokens look likelier than the reference's
+
+
+def test_batch_cutoff_scope_reaches_the_ul_loss(cadv_recipe):
+    """cutoff_scope batch (the reference code: one hinge on the batch's token-mean CE) against the
+    per-example hinge, with the away cutoff at the batch's mean target CE: per example, the targets
+    below it still cost something; as a batch, (almost) nothing."""
+    _, logged = _control_loss(cadv_recipe, "cadv_ul")
+    cutoff = logged["adv/target_ce_attacked"]  # mean over examples of each target's CE
+    example, _ = _control_loss(cadv_recipe, "cadv_ul", away_cutoff=cutoff, toward_cutoff=100.0)
+    batch, _ = _control_loss(cadv_recipe, "cadv_ul", away_cutoff=cutoff, toward_cutoff=100.0, cutoff_scope="batch")
+    assert example - batch > 1e-4, (example, batch)

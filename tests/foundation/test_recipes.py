@@ -81,6 +81,16 @@ def test_validate_ok(recipe_file, capsys):
         ({"training__output_dir": DELETE}, "training.output_dir", "missing key"),
         ({"adversarial__epsilon": 0}, "adversarial.epsilon", "positive"),
         ({"adversarial__steps": 0}, "adversarial.steps", "at least 1"),
+        # fidelity rules: options that would otherwise be ignored or silently clamped
+        ({"lcpo__eta_min": 0.3}, "lcpo.eta_min", "[0.5, eta_0=0.9]"),
+        ({"lcpo__eta_min": 0.95}, "lcpo.eta_min", "[0.5, eta_0=0.9]"),
+        ({"lcpo__posterior": "implicit", "lcpo__init": "fit"}, "lcpo.init", "eta_0 with posterior: implicit"),
+        ({"lcpo__init": "guess"}, "lcpo.init", "expected one of 'fit', 'eta_0'"),
+        ({"method__loss_type": "cdpo", "training__label_smoothing": 0.1}, "method.loss_type", "cdpo and rdpo assume a fixed flip rate"),
+        ({"method__loss_type": "rdpo"}, "method.loss_type", "which LCPO learns instead"),
+        ({"training__cpo_alpha": 1.0}, "training.cpo_alpha", "no such setting for loss_type 'dpo': it applies to cpo and simpo only"),
+        ({"training__simpo_gamma": 0.5}, "training.simpo_gamma", "applies to simpo only"),
+        ({"training__label_smoothing": 0.1}, "training.label_smoothing", "applies to cdpo and rdpo only"),
     ],
 )
 def test_bad_recipe_gives_one_line(recipe_file, capsys, changes, key, expected):

@@ -51,6 +51,43 @@ def test_cpo_and_its_nll():
     assert cpo_nll(torch.tensor([-4.0, -2.0]), torch.tensor([2.0, 2.0])).item() == pytest.approx(1.5)
 
 
+def _cpo_pair_loss(pw, pl, nw, nl, beta, alpha, loss_type):
+    """CPO / CPO-SimPO per-pair loss with the NLL of the chosen answer (summed for cpo, per token for simpo)."""
+    if loss_type == "cpo":
+        return -F.logsigmoid(beta * (pw - pl)) - alpha * pw
+    m = beta * (pw / nw - pl / nl)
+    return -F.logsigmoid(m - 0.5) - alpha * pw / nw
+
+
+@pytest.mark.parametrize("loss_type", ["cpo", "simpo"])
+@pytest.mark.parametrize("alpha", [0.0, 1.0, 0.3])
+def test_cpo_link_is_the_whole_pair_loss_difference(loss_type, alpha):
+    """The paper's general link: z = L(flipped pair) - L(observed pair), the NLL term included;
+    for cpo that is (beta + alpha) * d."""
+    beta = 0.1 if loss_type == "cpo" else 2.0
+    common = dict(beta=beta, gamma=0.5, chosen_lengths=NC, rejected_lengths=NR)
+    z = preference_logits(loss_type, PC, PR, cpo_alpha=alpha, **common)
+    observed = _cpo_pair_loss(PC, PR, NC, NR, beta, alpha, loss_type)
+    flipped = _cpo_pair_loss(PR, PC, NR, NC, beta, alpha, loss_type)
+    assert z.item() == pytest.approx((flipped - observed).item(), abs=1e-6)
+    if loss_type == "cpo":
+        assert z.item() == pytest.approx((beta + alpha) * 2.0)
+    # the base loss is the preference term alone (the NLL is added by the trainer, as TRL does)
+    no_nll = _cpo_pair_loss(PC, PR, NC, NR, beta, 0.0, loss_type)
+    assert base_loss(loss_type, PC, PR, **common).item() == pytest.approx(no_nll.item(), abs=1e-6)
+
+
+def test_cpo_alpha_only_for_the_nll_losses():
+    with pytest.raises(ValueError, match="cpo_alpha applies to cpo and simpo"):
+        preference_logits("dpo", PC, PR, RC, RR, beta=0.1, cpo_alpha=1.0)
+
+
+def test_weighted_nll_drops_the_share_of_a_pair_believed_flipped():
+    logps, lengths = torch.tensor([-4.0, -2.0]), torch.tensor([2.0, 2.0])
+    assert cpo_nll(logps, lengths, torch.ones(2)).item() == cpo_nll(logps, lengths).item()
+    assert cpo_nll(logps, lengths, torch.tensor([1.0, 0.0])).item() == pytest.approx(4.0 / 4.0)  # TRL's denominator kept
+
+
 @pytest.mark.parametrize("eps", [0.0, 0.1, 0.3])
 def test_cdpo_and_rdpo_by_hand(eps):
     z = 0.3
@@ -114,6 +151,18 @@ def test_em_recovers_a_known_reliability():
     fit = fit_reliability(observed, eta_0=0.9)
     assert fit.eta.item() == pytest.approx(0.75, abs=0.02)
     assert weight_auc(fit.posterior, flipped) > 0.95
+
+
+def test_em_with_eta_held_fits_the_temperature_only():
+    """lcpo.init: eta_0 — the reference fit keeps eta bit-exactly and still learns the link temperature."""
+    g = torch.Generator().manual_seed(1)
+    true_margin = 3 + 1.5 * torch.randn(2000, generator=g)
+    observed = torch.where(torch.rand(2000, generator=g) < 0.25, -true_margin, true_margin)
+    held = fit_reliability(observed, eta_0=0.95, fit_eta=False)
+    assert held.eta.tolist() == [0.95]
+    free = fit_reliability(observed, eta_0=0.95)
+    assert abs(free.eta.item() - 0.95) > 0.1  # the free fit would have moved it
+    assert held.temperature != 1.0 and held.log_likelihood < free.log_likelihood
 
 
 def test_state_update_sums_micro_batches_and_ranks():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 
@@ -46,14 +48,15 @@ def test_dpo_family_matches_trl_dpotrainer(test_model_dir, tmp_path, pref_datase
     assert our_loss == pytest.approx(trl_loss, abs=1e-5)
 
 
-@pytest.mark.parametrize("ours,cpo_alpha", [("simpo", 0.0), ("cpo", 1.0)])
+@pytest.mark.parametrize("ours,cpo_alpha", [("simpo", 0.0), ("simpo", 1.0), ("cpo", 1.0), ("cpo", None)])
 def test_simpo_and_cpo_match_trl_cpotrainer(test_model_dir, tmp_path, pref_dataset, ours, cpo_alpha):
     from transformers import AutoTokenizer
     from trl.experimental.cpo import CPOConfig, CPOTrainer
 
     beta, gamma = (2.0, 0.5) if ours == "simpo" else (0.1, 0.0)
-    cfg = base_args(tmp_path / "cpo", beta=beta, loss_type="simpo" if ours == "simpo" else "sigmoid", cpo_alpha=cpo_alpha,
-                    simpo_gamma=gamma or 0.5)
+    # None: robalign's default (cpo: 1.0, TRL's default too); simpo 1.0 is TRL's CPO-SimPO
+    cfg = base_args(tmp_path / "cpo", beta=beta, loss_type="simpo" if ours == "simpo" else "sigmoid",
+                    cpo_alpha=1.0 if cpo_alpha is None else cpo_alpha, simpo_gamma=gamma or 0.5)
     tok = AutoTokenizer.from_pretrained(test_model_dir)
     trl = CPOTrainer(model=perturbed_model(test_model_dir), args=CPOConfig(**cfg), train_dataset=pref_dataset, processing_class=tok)
     batch = trl.data_collator([trl.train_dataset[i] for i in range(8)])
@@ -64,7 +67,8 @@ def test_simpo_and_cpo_match_trl_cpotrainer(test_model_dir, tmp_path, pref_datas
     cat = trl.concatenated_inputs(batch, is_encoder_decoder=False, padding_value=tok.pad_token_id)
     ours_batch = {"input_ids": cat["concatenated_input_ids"], "attention_mask": cat["concatenated_attention_mask"],
                   "completion_mask": (cat["concatenated_labels"] != -100).long()}
-    mine = _ours(test_model_dir, tmp_path, pref_dataset, ours, beta=beta, simpo_gamma=gamma, cpo_alpha=cpo_alpha)
+    alpha = {} if cpo_alpha is None else {"cpo_alpha": cpo_alpha}
+    mine = _ours(test_model_dir, tmp_path, pref_dataset, ours, beta=beta, simpo_gamma=gamma, **alpha)
     mine.model.eval()
     with torch.no_grad():
         our_loss = mine.compute_loss(mine.model, ours_batch).item()
@@ -72,20 +76,55 @@ def test_simpo_and_cpo_match_trl_cpotrainer(test_model_dir, tmp_path, pref_datas
     assert our_loss == pytest.approx(trl_loss.item(), abs=1e-5)
 
 
-@pytest.mark.parametrize("loss_type", ["dpo", "ipo", "simpo", "cpo", "cdpo", "rdpo"])
-def test_lcpo_reweight_with_eta_one_equals_the_base_loss(test_model_dir, tmp_path, pref_dataset, loss_type):
-    plain, _ = _loss(_ours(test_model_dir, tmp_path, pref_dataset, loss_type, eps=0.1))
-    lcpo, _ = _loss(_ours(test_model_dir, tmp_path, pref_dataset, loss_type, "lcpo", eps=0.1,
+@pytest.mark.parametrize("loss_type,extra", [("dpo", {}), ("ipo", {}), ("simpo", {}), ("simpo", {"cpo_alpha": 1.0}),
+                                             ("cpo", {}), ("cpo", {"cpo_alpha": 0.0})])
+def test_lcpo_reweight_with_eta_one_equals_the_base_loss(test_model_dir, tmp_path, pref_dataset, loss_type, extra):
+    """w = 1 for every pair: the preference term and the NLL term (weighted by w) are the plain loss."""
+    plain, _ = _loss(_ours(test_model_dir, tmp_path, pref_dataset, loss_type, **extra))
+    lcpo, _ = _loss(_ours(test_model_dir, tmp_path, pref_dataset, loss_type, "lcpo", **extra,
                           lcpo={"eta_0": 1.0, "posterior": "implicit", "m_step": "reweight", "update": False}))
     assert lcpo == pytest.approx(plain, abs=1e-5)
 
 
-@pytest.mark.parametrize("loss_type", ["dpo", "cpo"])
-def test_lcpo_soft_label_with_eta_one_equals_the_sigmoid_loss(test_model_dir, tmp_path, pref_dataset, loss_type):
-    plain, _ = _loss(_ours(test_model_dir, tmp_path, pref_dataset, loss_type))
-    lcpo, _ = _loss(_ours(test_model_dir, tmp_path, pref_dataset, loss_type, "lcpo",
-                          lcpo={"eta_0": 1.0, "posterior": "implicit", "m_step": "soft_label", "update": False}))
-    assert lcpo == pytest.approx(plain, abs=1e-5)
+@pytest.mark.parametrize("loss_type,alpha", [("dpo", 0.0), ("cpo", 0.0), ("cpo", 1.0), ("simpo", 1.0)])
+def test_lcpo_soft_label_with_eta_one_is_the_link_sigmoid_loss(test_model_dir, tmp_path, pref_dataset, loss_type, alpha):
+    """The paper's M-step at eta = 1: -log sigmoid(z) of the link of the whole pair loss, NLL term inside it
+    (for cpo: z = (beta + cpo_alpha) * d); with cpo_alpha = 0 that is the plain sigmoid loss."""
+    from robalign.losses import preference_logits
+
+    kw = {"cpo_alpha": alpha} if loss_type != "dpo" else {}
+    trainer = _ours(test_model_dir, tmp_path, pref_dataset, loss_type, "lcpo", **kw,
+                    lcpo={"eta_0": 1.0, "posterior": "implicit", "m_step": "soft_label", "update": False})
+    lcpo, batch = _loss(trainer)
+    with torch.no_grad():
+        pol = trainer.policy_logps(trainer.model, batch)
+        ref_c, ref_r = trainer.reference_logps(batch)
+        z = preference_logits(loss_type, pol["chosen_logps"], pol["rejected_logps"], ref_c, ref_r, beta=trainer.beta,
+                              gamma=trainer.gamma, chosen_lengths=pol["chosen_lengths"], rejected_lengths=pol["rejected_lengths"],
+                              cpo_alpha=alpha)
+    assert lcpo == pytest.approx(-torch.nn.functional.logsigmoid(z).mean().item(), abs=1e-5)
+    if alpha == 0.0:
+        plain, _ = _loss(_ours(test_model_dir, tmp_path, pref_dataset, loss_type, **kw))
+        assert lcpo == pytest.approx(plain, abs=1e-5)
+
+
+def test_lcpo_reweight_weights_the_cpo_nll_term(test_model_dir, tmp_path, pref_dataset):
+    """Under LCPO a pair believed flipped no longer pulls up its "chosen" answer: the NLL is w-weighted."""
+    from robalign.losses import base_loss, cpo_nll, preference_logits
+
+    trainer = _ours(test_model_dir, tmp_path, pref_dataset, "cpo", "lcpo", beta=0.1, cpo_alpha=1.0,
+                    lcpo={"eta_0": 0.6, "posterior": "implicit", "m_step": "reweight", "update": False})
+    loss, batch = _loss(trainer)
+    with torch.no_grad():
+        pol = trainer.policy_logps(trainer.model, batch)
+        cl, rl, nc = pol["chosen_logps"], pol["rejected_logps"], pol["chosen_lengths"]
+        link = preference_logits("cpo", cl, rl, beta=0.1, cpo_alpha=1.0)
+        w = torch.sigmoid(link + math.log(0.6 / 0.4))
+        weighted = (w * base_loss("cpo", cl, rl, beta=0.1)).mean() + cpo_nll(cl, nc, w)
+        unweighted = (w * base_loss("cpo", cl, rl, beta=0.1)).mean() + cpo_nll(cl, nc)
+    assert w.min() < 0.9  # some pairs are suspected flips, so the two readings differ
+    assert loss == pytest.approx(weighted.item(), abs=1e-5)
+    assert abs(weighted.item() - unweighted.item()) > 1e-3
 
 
 def test_gradients_reach_the_policy_only(test_model_dir, tmp_path, pref_dataset):

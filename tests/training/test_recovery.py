@@ -92,7 +92,7 @@ def sft_model(tmp_path_factory, test_model_dir, data_dir):
     pytest.fail(f"SFT did not reach reference accuracy {MIN_ACCURACY} on the clean pairs within the cap: {accuracies}")
 
 
-def _reference_trainer(sft_model, prefs_file, out):
+def _reference_trainer(sft_model, prefs_file, out, **lcpo):
     import datasets
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -107,7 +107,7 @@ def _reference_trainer(sft_model, prefs_file, out):
         model=AutoModelForCausalLM.from_pretrained(sft_model), processing_class=AutoTokenizer.from_pretrained(sft_model),
         args=PreferenceConfig(**base_args(out, max_steps=10, learning_rate=1e-5, beta=1.0, logging_steps=5,
                                           save_strategy="no", precompute_ref_batch_size=100)),
-        train_dataset=ds, recipe=make_recipe(sft_model, "dpo", "lcpo", posterior="reference", m_step="reweight"))
+        train_dataset=ds, recipe=make_recipe(sft_model, "dpo", "lcpo", **{"posterior": "reference", "m_step": "reweight", **lcpo}))
 
 
 @pytest.mark.slow
@@ -125,3 +125,17 @@ def test_reference_posterior_recovers_the_flip_rate(sft_model, data_dir, tmp_pat
     assert eta["0.1"] - eta["0.2"] > 0.05  # more flips, lower reliability (the realised gap is 0.1075)
     trainer.train()  # the 0.2 file
     assert trainer.lcpo.eta.item() == pytest.approx(eta["0.2"], abs=0.05)  # online updates keep it there
+
+
+@pytest.mark.slow
+def test_init_eta_0_with_update_false_keeps_eta_0_exactly(sft_model, data_dir, tmp_path):
+    """lcpo.init: eta_0 + update: false: the reference posterior still fits its temperature, but eta is
+    eta_0 bit-exactly before and after training (the default init would fit eta ~0.8 on these pairs)."""
+    trainer = _reference_trainer(sft_model, data_dir / "prefs_uniform_0.2.jsonl", tmp_path / "held",
+                                 eta_0=0.95, init="eta_0", update=False)
+    assert trainer.lcpo_fit["eta"] == [0.95] and "fallback" not in trainer.lcpo_fit
+    assert trainer.lcpo.temperature != 1.0  # T is fitted
+    trainer.train()
+    assert trainer.lcpo.eta.tolist() == [0.95]
+    fitted = _reference_trainer(sft_model, data_dir / "prefs_uniform_0.2.jsonl", tmp_path / "fit", eta_0=0.95, update=False)
+    assert abs(fitted.lcpo_fit["eta"][0] - 0.95) > 0.08  # init: fit (the default) moves it: the choice matters

@@ -42,6 +42,10 @@ class AdversarialArgs:
     utility_weight: float = field(1.0, help="cadv_ul/cadv_ipo: weight of the clean utility SFT loss.")
     away_cutoff: float = field(5.0, help="cadv_ul: mean per-token CE of the harmful target above which the away loss stops pushing.")
     toward_cutoff: float = field(0.5, help="cadv_ul: refusal CE below which the toward loss stops.")
+    cutoff_scope: Literal["example", "batch"] = field(
+        "example", help="cadv_ul: the cutoffs apply to each example's CE, or to the batch's token-mean CE (batch = the "
+        "reference code).", choices=["example", "batch"],
+    )
 
     clean_refusal_weight: float = field(
         0.0, help="cadv_ul/cadv_ipo: weight of the refusal cross-entropy on the CLEAN harmful prompts. Training only on "
@@ -56,6 +60,11 @@ class AdversarialArgs:
     rejected_logp_floor: Optional[float] = field(
         -5.0, help="cadv_ipo: per-token log-prob floor of the harmful target in the margin, policy and reference alike "
         "(reference code: tokens below -5 stop counting); null = no floor.",
+    )
+    floor_rule: Literal["clamp", "zero"] = field(
+        "clamp", help="cadv_ipo: clamp = tokens below rejected_logp_floor are held at it, policy and reference alike; "
+        "zero = the reference code: the policy's tokens below it count 0, the reference model is not floored.",
+        choices=["clamp", "zero"],
     )
 
     def validate(self, file, path):

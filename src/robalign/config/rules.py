@@ -25,6 +25,13 @@ UNSUPPORTED_TRAINING_KEYS = {
     "padding_free": "not implemented by robalign's preference trainer",
 }
 
+#: Training keys that only one family of base losses reads: elsewhere they would be silently ignored.
+LOSS_ONLY_KEYS = {
+    "label_smoothing": ("cdpo", "rdpo"),  # their fixed flip rate eps
+    "simpo_gamma": ("simpo",),
+    "cpo_alpha": ("cpo", "simpo"),  # the NLL term TRL's CPOTrainer adds to both
+}
+
 _AT_LEAST_ONE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
                  "max_length", "max_prompt_length", "max_completion_length")
 _STEP_INTERVALS = ("logging_steps", "save_steps", "eval_steps")  # transformers: >= 1 steps, or a ratio in (0, 1)
@@ -48,6 +55,16 @@ def check_method_rules(recipe) -> None:
         for key, why in UNSUPPORTED_TRAINING_KEYS.items():
             if key in t:
                 raise ConfigError(file, f"training.{key}", f"no such setting here: {why}")
+    if m.name in ("preference", "cadv_ipo"):
+        for key, losses in LOSS_ONLY_KEYS.items():
+            if key in t and m.loss_type not in losses:
+                raise ConfigError(file, f"training.{key}", f"no such setting for loss_type {m.loss_type!r}: it applies to "
+                                  f"{' and '.join(losses)} only", got=repr(t[key]))
+    if m.noise_model == "lcpo" and m.loss_type in ("cdpo", "rdpo"):
+        raise ConfigError(file, "method.loss_type", "dpo (or ipo, simpo, cpo) with noise_model: lcpo: cdpo and rdpo assume a "
+                          "fixed flip rate, which LCPO learns instead (compare them as separate runs)", got=repr(m.loss_type))
+    if m.noise_model == "lcpo":
+        recipe.lcpo.validate(file, "lcpo")  # a recipe built in code skips load_recipe's field checks
     eps = t.get("label_smoothing", 0.0)
     if m.name == "preference" and m.loss_type == "rdpo" and not 0.0 <= eps < 0.5:
         raise ConfigError(file, "training.label_smoothing", "rdpo's flip rate eps in [0, 0.5)", got=repr(eps))

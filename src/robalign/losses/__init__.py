@@ -4,6 +4,7 @@ from robalign.losses.lcpo import lcpo_loss, lcpo_posterior, lcpo_reweighted_loss
 from robalign.losses.preference import (
     BASE_LOSSES,
     LOSS_TYPES,
+    NLL_TERM,
     REFERENCE_FREE,
     base_loss,
     cdpo_loss,
@@ -16,7 +17,7 @@ from robalign.losses.preference import (
 )
 
 __all__ = [
-    "BASE_LOSSES", "LOSS_TYPES", "REFERENCE_FREE", "base_loss", "cdpo_loss", "cpo_nll", "ipo_loss", "lcpo_loss",
+    "BASE_LOSSES", "LOSS_TYPES", "NLL_TERM", "REFERENCE_FREE", "base_loss", "cdpo_loss", "cpo_nll", "ipo_loss", "lcpo_loss",
     "lcpo_posterior", "lcpo_reweighted_loss", "preference_logits", "rdpo_loss", "reliability_logit", "sigmoid_loss",
     "simpo_loss",
 ]

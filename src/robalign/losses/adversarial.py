@@ -13,6 +13,9 @@ C-AdvUL (unlikelihood form), eqn:
 
 The hinges are the paper's clipping: without them the away term is unbounded (-log p -> inf)
 and dominates; with them a target already at CE >= c_away costs nothing.
+Departs from the reference code, which applies each cutoff to the batch's token-mean CE (and
+keeps a 0.001 slope past it); robalign applies it per example, so one target pushed past the
+cutoff does not stop the push on the others (`adversarial.cutoff_scope: batch` restores it).
 
 C-AdvIPO, eqn (IPO, Azar et al. 2023, with length-normalised log-probs):
 
@@ -22,6 +25,11 @@ C-AdvIPO, eqn (IPO, Azar et al. 2023, with length-normalised log-probs):
 The policy sees the attacked prompt, the reference the clean one. `anchor`: the SFT term on the
 refusal, CE(y_r | x + delta), that keeps the margin from being met by destroying y_h alone (the
 collapse measured here: harmful CE -> 9, refusal CE stuck at 1.1, garbage output).
+Departs from the reference code in the harmful target's log-prob floor (see `floor_logps`): it
+zeroes the policy's tokens below -5 and leaves the reference model's unfloored; robalign holds
+them at the floor in both, so a token unlikely under both cancels in the margin
+(`adversarial.floor_rule: zero` restores the reference's rule). The reference code also stops
+counting refusal tokens already above -toward_cutoff on the chosen side; robalign does not.
 """
 
 from __future__ import annotations
@@ -48,20 +56,35 @@ def mean_logps(logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return (logps * mask).sum(-1) / mask.sum(-1).clamp(min=1.0)
 
 
-def away_loss(logps: torch.Tensor, mask: torch.Tensor, cutoff: float) -> torch.Tensor:
+CUTOFF_SCOPES = ("example", "batch")
+FLOOR_RULES = ("clamp", "zero")
+
+
+def _cross_entropy(logps: torch.Tensor, mask: torch.Tensor, scope: str) -> torch.Tensor:
+    """Mean per-token CE, (B,): each example's (scope "example"), or the batch's token mean for every row ("batch")."""
+    if scope == "example":
+        return -mean_logps(logps, mask)
+    if scope == "batch":
+        ce = -(logps * mask).sum() / mask.sum().clamp(min=1.0)
+        return ce.expand(logps.shape[0])
+    raise ValueError(f"cutoff scope must be one of {CUTOFF_SCOPES}, got {scope!r}")
+
+
+def away_loss(logps: torch.Tensor, mask: torch.Tensor, cutoff: float, scope: str = "example") -> torch.Tensor:
     """Unlikelihood on the harmful target, (B,): max(0, cutoff - CE), CE = -mean_t log p_t.
 
     The target is pushed down until its mean per-token CE reaches `cutoff` nats, then costs
     nothing. Sequence-level on purpose: a per-token hinge (every token until its own CE is 5)
     was measured here to wreck the refusal, which shares tokens with the target ("... the
     secret code"): clean outputs became "I cannot share the share the share ...".
+    ``scope="batch"``: the reference code's hinge on the batch's token-mean CE (every row gets it).
     """
-    return F.relu(cutoff + mean_logps(logps, mask))
+    return F.relu(cutoff - _cross_entropy(logps, mask, scope))
 
 
-def toward_loss(logps: torch.Tensor, mask: torch.Tensor, cutoff: float) -> torch.Tensor:
-    """Clipped cross-entropy of the refusal, (B,): max(0, CE - cutoff), CE = -mean_t log p_t."""
-    return F.relu(-mean_logps(logps, mask) - cutoff)
+def toward_loss(logps: torch.Tensor, mask: torch.Tensor, cutoff: float, scope: str = "example") -> torch.Tensor:
+    """Clipped cross-entropy of the refusal, (B,): max(0, CE - cutoff), CE = -mean_t log p_t (``scope`` as in away_loss)."""
+    return F.relu(_cross_entropy(logps, mask, scope) - cutoff)
 
 
 def sft_loss(logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
@@ -72,20 +95,28 @@ def sft_loss(logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
 def ul_loss(
     away_logps: torch.Tensor, away_mask: torch.Tensor, toward_logps: torch.Tensor, toward_mask: torch.Tensor,
     *, away_cutoff: float = 5.0, toward_cutoff: float = 0.5, away_weight: float = 0.5, toward_weight: float = 0.5,
+    cutoff_scope: str = "example",
 ) -> torch.Tensor:
     """The adversarial part of C-AdvUL per harmful example, (B,): w_away L_away + w_toward L_toward."""
-    return away_weight * away_loss(away_logps, away_mask, away_cutoff) + toward_weight * toward_loss(toward_logps, toward_mask, toward_cutoff)
+    return (away_weight * away_loss(away_logps, away_mask, away_cutoff, cutoff_scope)
+            + toward_weight * toward_loss(toward_logps, toward_mask, toward_cutoff, cutoff_scope))
 
 
-def floor_logps(logps: torch.Tensor, mask: torch.Tensor, floor: float | None) -> torch.Tensor:
-    """Clamp per-token log-probs from below at `floor` (no gradient once a token is below it).
+def floor_logps(logps: torch.Tensor, mask: torch.Tensor, floor: float | None, rule: str = "clamp") -> torch.Tensor:
+    """Per-token log-probs of the harmful target with a floor: a token already that unlikely stops moving the margin.
 
-    The reference implementation zeroes harmful-target tokens with log-prob below -5: a token
-    that is already unlikely stops contributing to the preference margin.
+    ``rule="clamp"`` (robalign): held at `floor` (no gradient below it); the trainer floors the
+    reference model's tokens alike, so a token below the floor under both cancels in the margin.
+    ``rule="zero"`` (the reference code): set to 0 (no gradient, and it counts as likely in the
+    length-normalised mean); the reference code floors the policy only.
     """
     if floor is None:
         return logps
-    return torch.clamp(logps, min=floor) * mask
+    if rule == "clamp":
+        return torch.clamp(logps, min=floor) * mask
+    if rule == "zero":
+        return logps.masked_fill(logps < floor, 0.0) * mask
+    raise ValueError(f"floor rule must be one of {FLOOR_RULES}, got {rule!r}")
 
 
 def ipo_loss(

@@ -12,7 +12,13 @@ policy's summed log-probs pi_w, pi_l, the reference's r_w, r_l, response lengths
     simpo:            m = beta * (pi_w / n_w - pi_l / n_l)
                       z = log sigmoid(m - gamma) - log sigmoid(-m - gamma)   (the two-order
                       normalisation sigmoid(m-g) / (sigmoid(m-g) + sigmoid(-m-g)) as a logit)
-    cpo:              z = beta * d                     (CPO eq. 3; TRL's CPOTrainer convention)
+    cpo:              z = (beta + cpo_alpha) * d       (CPO eq. 3 with its NLL term, see below)
+
+CPO's and CPO-SimPO's per-pair loss includes cpo_alpha times the NLL of the chosen response,
+so the link of the whole loss, p = sigmoid(L(flipped pair) - L(observed pair)) (the LCPO paper's
+general link), adds cpo_alpha * d for cpo (summed log-probs) and cpo_alpha * (pi_w / n_w -
+pi_l / n_l) for simpo (per-token, as SimPO's margin). With cpo_alpha = 0 the link is the
+preference term's own logit, which is also what the base losses below take.
 
 The base losses are the observed-label losses of each paper, computed from the same pieces
 (so that `noise_model: none` matches TRL's DPOTrainer / CPOTrainer exactly):
@@ -22,7 +28,8 @@ The base losses are the observed-label losses of each paper, computed from the s
     rdpo   [(1 - eps) * -log sigmoid(z) - eps * -log sigmoid(-z)] / (1 - 2 eps)  (Chowdhury et al. 2024)
     ipo    (hbar - 1 / (2 beta))^2                                               (IPO eq. 17)
     simpo  -log sigmoid(m - gamma)                                               (SimPO eq. 6)
-    cpo    -log sigmoid(z)   (+ cpo_alpha * NLL of the chosen response, see `cpo_nll`)
+    cpo    -log sigmoid(beta * d)   (+ cpo_alpha * NLL of the chosen response, see `cpo_nll`;
+                                     TRL's CPOTrainer adds the same term to simpo, and so does robalign)
 
 All functions return unreduced (B,) tensors; the trainer reduces.
 """
@@ -38,6 +45,8 @@ from robalign.errors import UserError
 
 REFERENCE_FREE = frozenset({"simpo", "cpo"})
 LENGTH_NORMALISED = frozenset({"simpo", "ipo"})
+#: Losses that take TRL CPOConfig's `cpo_alpha` NLL term on the chosen response (CPOTrainer adds it to both).
+NLL_TERM = frozenset({"cpo", "simpo"})
 
 
 def _need(loss_type: str, **tensors) -> None:
@@ -72,12 +81,16 @@ def preference_logits(
     gamma: float = 0.0,
     chosen_lengths: torch.Tensor | None = None,
     rejected_lengths: torch.Tensor | None = None,
+    cpo_alpha: float = 0.0,
 ) -> torch.Tensor:
     """Per-example logit z of "the observed order is right" (p = sigmoid(z)), shape (B,).
 
     Logps are summed over response tokens, lengths are response token counts. See the
-    module docstring for the link of each loss_type.
+    module docstring for the link of each loss_type. ``cpo_alpha`` (cpo and simpo only) adds
+    the NLL term's share to the link; base losses take the link with ``cpo_alpha = 0``.
     """
+    if cpo_alpha and loss_type not in NLL_TERM:
+        raise ValueError(f"cpo_alpha applies to {' and '.join(sorted(NLL_TERM))}, not {loss_type!r}")
     if loss_type in ("dpo", "cdpo", "rdpo"):
         _need(loss_type, ref_chosen_logps=ref_chosen_logps, ref_rejected_logps=ref_rejected_logps)
         return beta * reference_margin(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps)
@@ -88,9 +101,12 @@ def preference_logits(
     if loss_type == "simpo":
         _need(loss_type, chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths)
         m = simpo_margin(chosen_logps, rejected_logps, chosen_lengths, rejected_lengths, beta)
-        return F.logsigmoid(m - gamma) - F.logsigmoid(-m - gamma)
+        z = F.logsigmoid(m - gamma) - F.logsigmoid(-m - gamma)
+        if cpo_alpha:
+            z = z + simpo_margin(chosen_logps, rejected_logps, chosen_lengths, rejected_lengths, cpo_alpha)
+        return z
     if loss_type == "cpo":
-        return beta * (chosen_logps - rejected_logps)
+        return (beta + cpo_alpha) * (chosen_logps - rejected_logps)
     raise UserError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
 
 
@@ -121,8 +137,14 @@ def simpo_loss(m: torch.Tensor, gamma: float) -> torch.Tensor:
     return -F.logsigmoid(m - gamma)
 
 
-def cpo_nll(chosen_logps: torch.Tensor, chosen_lengths: torch.Tensor) -> torch.Tensor:
-    """CPO's behaviour-cloning term: token-mean NLL of the chosen responses over the batch (a scalar)."""
+def cpo_nll(chosen_logps: torch.Tensor, chosen_lengths: torch.Tensor, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """CPO's behaviour-cloning term: token-mean NLL of the chosen responses over the batch (a scalar).
+
+    ``weights`` (B,), LCPO's posteriors under the reweight M-step, scale each pair's share, so a
+    pair believed flipped no longer pulls up its "chosen" answer; all ones gives TRL's term.
+    """
+    if weights is not None:
+        chosen_logps = weights.detach().to(chosen_logps.dtype) * chosen_logps
     return -chosen_logps.sum() / chosen_lengths.sum().clamp(min=1)
 
 
@@ -142,7 +164,7 @@ def base_loss(
 ) -> torch.Tensor:
     """The observed-label loss of `loss_type`, shape (B,) (CPO's NLL term excluded: `cpo_nll`).
 
-    Pass `z` from `preference_logits` to avoid recomputing it.
+    Pass `z` from `preference_logits` (with ``cpo_alpha = 0``) to avoid recomputing it.
     """
     if loss_type not in BASE_LOSSES:
         raise UserError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")

@@ -39,18 +39,21 @@ def _logit(p: torch.Tensor) -> torch.Tensor:
 
 def fit_reliability(margins: torch.Tensor, eta_0: float = 0.9, groups: torch.Tensor | None = None, n_groups: int = 1,
                     prior: torch.Tensor | None = None, eta_min: float = 0.5, iters: int = 200, tol: float = 1e-7,
-                    restarts: tuple[float, ...] = (0.6, 0.75)) -> EMFit:
+                    restarts: tuple[float, ...] = (0.6, 0.75), fit_eta: bool = True) -> EMFit:
     """EM for (eta per group, T) on raw margins d (N,); deterministic, float64.
 
     The likelihood has a flat degenerate optimum (T -> inf, every pair 50/50) that EM started
     at eta_0 = 0.9 can slide into under heavy noise, so it is also started from `restarts`
-    and the fit with the highest marginal likelihood wins.
+    and the fit with the highest marginal likelihood wins. ``fit_eta=False`` holds eta at
+    exactly eta_0 and fits T alone (`lcpo.init: eta_0`).
     """
+    if not fit_eta:
+        return _em(margins, eta_0, groups, n_groups, prior, eta_min, iters, tol, fit_eta=False)
     fits = [_em(margins, e, groups, n_groups, prior, eta_min, iters, tol) for e in (eta_0, *restarts)]
     return max(fits, key=lambda f: f.log_likelihood)
 
 
-def _em(margins, eta_0, groups, n_groups, prior, eta_min, iters, tol) -> EMFit:
+def _em(margins, eta_0, groups, n_groups, prior, eta_min, iters, tol, fit_eta: bool = True) -> EMFit:
     d = margins.detach().to(torch.float64)
     g = torch.zeros_like(d, dtype=torch.long) if groups is None else groups.long()
     prior_logit = torch.zeros_like(d) if prior is None else _logit(prior.to(torch.float64))
@@ -64,7 +67,8 @@ def _em(margins, eta_0, groups, n_groups, prior, eta_min, iters, tol) -> EMFit:
         w = torch.sigmoid(s + _logit(eta.clamp(eta_min, ETA_MAX))[g] + prior_logit)
         count = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, g, torch.ones_like(d))
         total = torch.zeros(n_groups, dtype=torch.float64).index_add_(0, g, w)
-        eta = torch.where(count > 0, total / count.clamp(min=1), eta).clamp(eta_min, ETA_MAX)
+        if fit_eta:
+            eta = torch.where(count > 0, total / count.clamp(min=1), eta).clamp(eta_min, ETA_MAX)
         inv_t = _fit_inverse_temperature(d, w, inv_t)
         ll = _marginal_ll(d, inv_t, eta[g], prior_logit)
         if abs(ll - prev) < tol:

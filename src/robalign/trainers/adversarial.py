@@ -189,11 +189,12 @@ class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
             self._record("adv/refusal_ce_attacked", -mean_logps(lp_r, m_r).mean())
             if self.method == "cadv_ul":
                 loss = loss + ul_loss(lp_t, m_t, lp_r, m_r, away_cutoff=a.away_cutoff, toward_cutoff=a.toward_cutoff,
-                                      away_weight=a.away_weight, toward_weight=a.toward_weight).mean()
+                                      away_weight=a.away_weight, toward_weight=a.toward_weight, cutoff_scope=a.cutoff_scope).mean()
             else:
-                ref_chosen, ref_rejected = self.reference_mean_logps([inputs["refusal"], inputs["adv"]], [None, a.rejected_logp_floor])
+                ref_floor = a.rejected_logp_floor if a.floor_rule == "clamp" else None  # "zero": the reference code floors the policy only
+                ref_chosen, ref_rejected = self.reference_mean_logps([inputs["refusal"], inputs["adv"]], [None, ref_floor])
                 chosen = mean_logps(lp_r, m_r)
-                rejected = mean_logps(floor_logps(lp_t, m_t, a.rejected_logp_floor), m_t)
+                rejected = mean_logps(floor_logps(lp_t, m_t, a.rejected_logp_floor, a.floor_rule), m_t)
                 ipo = ipo_loss(chosen, rejected, ref_chosen, ref_rejected, self.args.beta)  # (B_h,)
                 loss = loss + ipo.mean()
                 if a.anchor_weight:

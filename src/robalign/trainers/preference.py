@@ -16,8 +16,11 @@ LCPO (see robalign.losses.lcpo and robalign.noise): the posterior w of each pair
 - `lcpo.posterior: implicit` the method's own link z (the paper), or
 - `lcpo.posterior: reference` the raw margin log pi(chosen) - log pi(rejected) divided by a
   link temperature T: at step 0 (the reference model's margins, precomputed) eta and T are
-  fitted by EM (`robalign.noise.em`), then the policy's own margins are used online.
-and the M-step is `soft_label` (the paper's BCE(z, w)) or `reweight` (w * base loss).
+  fitted by EM (`robalign.noise.em`; with `lcpo.init: eta_0` only T is fitted and eta starts at
+  exactly eta_0), then the policy's own margins are used online.
+and the M-step is `soft_label` (the paper's BCE(z, w)) or `reweight` (w * base loss). For cpo and
+simpo with a `cpo_alpha` NLL term, z is the link of the whole per-pair loss (NLL included), and
+under `reweight` the NLL term of each pair is weighted by its w as well.
 eta is updated once per optimizer step from the mean w over the global batch. Setting the
 environment variable ROBALIGN_LCPO_TRACE=DIR makes every rank append its eta after every step
 to DIR/eta_rank<i>.jsonl (a debugging aid; the multi-process test reads it).
@@ -117,7 +120,8 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
                          peft_config=peft_config, **kwargs)
         self.data_collator = ExtrasCollator(self.data_collator)
         self.gamma = float(getattr(self.args, "simpo_gamma", 0.0)) if self.loss_type == "simpo" else 0.0
-        self.cpo_alpha = float(getattr(self.args, "cpo_alpha", 0.0))
+        resolve = getattr(self.args, "resolved_cpo_alpha", None)  # PreferenceConfig; a plain DPOConfig has no NLL term
+        self.cpo_alpha = resolve(self.loss_type) if resolve is not None else 0.0
         self._diag = defaultdict(list)  # (w, flipped) since the last log, for lcpo/weight_auc
         self._clean = torch.zeros(2, dtype=torch.float64)  # eval: (correct, total) vs the true labels
         self.lcpo = None
@@ -178,7 +182,8 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
         margins = self._raw_margin(rc, rr, lc, lr)
         groups = torch.tensor(ds["annotator_id"]) if "annotator_id" in ds.column_names else None
         prior = torch.tensor(ds["weight"], dtype=torch.float64) if "weight" in ds.column_names else None
-        fit = fit_reliability(margins, self.lcpo_args.eta_0, groups, self.lcpo.n_groups, prior, self.lcpo_args.eta_min)
+        fit = fit_reliability(margins, self.lcpo_args.eta_0, groups, self.lcpo.n_groups, prior, self.lcpo_args.eta_min,
+                              fit_eta=self.lcpo_args.resolved_init == "fit")
         self.lcpo.eta = fit.eta.clone()
         self.lcpo.temperature = fit.temperature
         self.lcpo_fit = {"eta": fit.eta.tolist(), "temperature": fit.temperature, "log_likelihood": fit.log_likelihood,
@@ -253,14 +258,20 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
         nc, nr = pol["chosen_lengths"], pol["rejected_lengths"]
         ref_c, ref_r = self.reference_logps(inputs)
         common = dict(beta=self.beta, gamma=self.gamma, chosen_lengths=nc, rejected_lengths=nr)
-        z = preference_logits(self.loss_type, cl, rl, ref_c, ref_r, **common)  # (B,)
+        z = preference_logits(self.loss_type, cl, rl, ref_c, ref_r, **common)  # (B,) the preference term's logit
         base = base_loss(self.loss_type, cl, rl, ref_c, ref_r, eps=self.label_smoothing, z=z, **common)  # (B,)
+        w = None
+        nll_in_loss = self.cpo_alpha != 0  # cpo/simpo: TRL's cpo_alpha * NLL of the chosen response
         if self.lcpo is not None:
-            w = self.posterior(z, pol, inputs)
+            # The link of the whole per-pair loss, NLL term included (the paper's general link).
+            link = preference_logits(self.loss_type, cl, rl, ref_c, ref_r, cpo_alpha=self.cpo_alpha, **common) if nll_in_loss else z
+            w = self.posterior(link, pol, inputs)
             if self.lcpo_args.m_step == "soft_label":
-                per_example = F.binary_cross_entropy_with_logits(z, w, reduction="none")
+                # The paper's M-step on that link: the NLL term lives inside it, not beside it.
+                per_example = F.binary_cross_entropy_with_logits(link, w, reduction="none")
+                nll_in_loss = False
             else:
-                per_example = w * base
+                per_example = w * base  # and the NLL term below is weighted by w too
             if mode == "train":
                 self.lcpo.accumulate(w, inputs.get("annotator_id"))
                 if "label_flipped" in inputs:
@@ -269,8 +280,8 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
         else:
             per_example = base
         loss = per_example.mean()
-        if self.loss_type == "cpo" and self.cpo_alpha != 0:
-            nll = cpo_nll(cl, nc)
+        if nll_in_loss:
+            nll = cpo_nll(cl, nc, w)
             loss = loss + self.cpo_alpha * nll
             self._metrics[mode]["nll_loss"].append(self.accelerator.gather(nll.detach()).mean().item())
         self._log_pair_metrics(mode, cl, rl, ref_c, ref_r, z, inputs)
