@@ -6,7 +6,8 @@ Arms, all from the same safety-SFT model (runs/tiny/safety_sft) with the same da
     cadv_ul         recipes/tiny/cadv_ul (with the clean-refusal term, see the recipe)
     cadv_ipo_paper  recipes/tiny/cadv_ipo with anchor_weight 0, clean_refusal_weight 0 (the paper as written)
     cadv_ipo        recipes/tiny/cadv_ipo (SFT anchors on the refusal: the shipped fix)
-    optional: cadv_ul_paper, cadv_ipo_anchor_only (--arms)
+    optional: cadv_ul_paper, cadv_ipo_anchor_only, and the reference code's cutoff / floor rules
+    cadv_ul_batch_cutoff, cadv_ipo_zero_floor (--arms)
 Each is evaluated by `robustness_report` on the held-out safety test split (objects never seen
 in training): ASR and target CE at the budgets, clean refusal, over-refusal and accuracy on
 benign look-alikes, utility accuracy on the benchmark files. Step time: an adversarial step
@@ -37,6 +38,9 @@ ARMS = {
     # optional (--arms): the paper's C-AdvUL, and C-AdvIPO with only the attacked-refusal anchor
     "cadv_ul_paper": ("recipes/tiny/cadv_ul/config.yaml", ["adversarial.clean_refusal_weight=0.0"]),
     "cadv_ipo_anchor_only": ("recipes/tiny/cadv_ipo/config.yaml", ["adversarial.clean_refusal_weight=0.0"]),
+    # optional (--arms): robalign's departures from the reference code undone one at a time
+    "cadv_ul_batch_cutoff": ("recipes/tiny/cadv_ul/config.yaml", ["adversarial.cutoff_scope=batch"]),
+    "cadv_ipo_zero_floor": ("recipes/tiny/cadv_ipo/config.yaml", ["adversarial.floor_rule=zero"]),
 }
 DEFAULT_ARMS = "control,cadv_ul,cadv_ipo_paper,cadv_ipo"
 
