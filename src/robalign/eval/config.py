@@ -107,7 +107,7 @@ class RankingArgs:
     seed: int = field(0, help="Seed of every random stream of the ranking.")
     pairing: Literal["reference", "swiss"] = field("reference", help="reference: odd model sits out; swiss: paired down, bye = win.", choices=["reference", "swiss"])
     reference_exact: bool = field(False, help="The published loop's rules: ties at the elimination cut drop the lowest model (config order) first, the field may shrink to one; needs pairing: reference.")
-    n_bootstrap: int = field(200, help="Bradley-Terry bootstrap resamples.")
+    n_bootstrap: int = field(200, help="Bradley-Terry bootstrap resamples (>= 100).")
     n_resamples: int = field(200, help="Resamples of the benchmark items behind every 95% interval (each ranked again by every method); 0 = Monte Carlo error only.")
     resample_sims: int = field(2000, help="Simulated Swiss tournaments per item resample and elimination level.")
 
@@ -120,8 +120,8 @@ class RankingArgs:
             raise ConfigError(file, f"{path}.eliminate", "a list containing 0 (the reference level)", got=repr(self.eliminate))
         if self.reference_exact and self.pairing != "reference":
             raise ConfigError(file, f"{path}.reference_exact", "pairing: reference (the published loop's pairing)", got=f"pairing {self.pairing!r}")
-        if self.n_bootstrap < 1:
-            raise ConfigError(file, f"{path}.n_bootstrap", "a positive integer", got=repr(self.n_bootstrap))
+        if self.n_bootstrap < 100:  # checked here: Bradley-Terry would refuse it only after every generation
+            raise ConfigError(file, f"{path}.n_bootstrap", "an integer >= 100 (Bradley-Terry bootstrap resamples)", got=repr(self.n_bootstrap))
         if not 0 <= self.seed < 2**32:
             raise ConfigError(file, f"{path}.seed", "an integer in [0, 2**32)", got=repr(self.seed))
         from robalign.ranking.uncertainty import MIN_RESAMPLES
@@ -143,7 +143,9 @@ class TournamentConfig:
     sampling: SamplingArgs = field(default_factory=SamplingArgs, help="Decoding settings for every model.")
     engine: EngineArgs = field(default_factory=EngineArgs, help="Generation engine options (vLLM pass-through).")
     ranking: RankingArgs = field(default_factory=RankingArgs, help="Ranking options.")
-    cache_dir: Optional[str] = field(None, help="Generation cache; default: <output_dir>/generations (re-runs only generate what is new).")
+    cache_dir: Optional[str] = field(None, help="Generation cache shared by every tournament (keyed by weights, prompts, sampling, engine: "
+                                     "any run only generates what no run generated before); default: $ROBALIGN_CACHE_DIR/generations, "
+                                     "else .cache/robalign/generations in a checkout, else ~/.cache/robalign/generations.")
     title: str = field("robalign tournament", help="Title of report.html.")
 
     def validate(self, file, path):
