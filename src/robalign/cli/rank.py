@@ -27,7 +27,18 @@ def register(sub) -> None:
         help="rank models from a score table: Swiss tournament E[S], Bradley-Terry, Elo, mean score/rank",
         description=__doc__.split("\n\n", 1)[1],
     )
-    p.add_argument("scores", help="CSV, models x benchmarks (first column: model name; header: benchmark names)")
+    p.add_argument("scores", nargs="?", help="CSV, models x benchmarks (first column: model name; header: benchmark names)")
+    p.add_argument(
+        "--from-lm-eval", nargs="+", metavar="PATH",
+        help="instead of a CSV: lm-evaluation-harness results (results_*.json files, or folders holding them, e.g. "
+        "lm_eval --output_path DIR); one column per task, its <metric>_stderr as the standard errors",
+    )
+    p.add_argument(
+        "--lm-eval-metric", action="append", default=[], metavar="[TASK=]METRIC",
+        help="metric of a task's column (acc_norm, or exact_match,flexible-extract with its filter); without TASK= "
+        "for every task that has it; repeatable (default: the first metric lm-eval reports for the task)",
+    )
+    p.add_argument("--lm-eval-tasks", metavar="LIST", help="comma-separated tasks to rank on (default: every task of the files)")
     rounds = p.add_mutually_exclusive_group()
     rounds.add_argument(
         "--rounds", metavar="SPEC",
@@ -230,7 +241,14 @@ def run(args) -> int:
         uncertainty_document,
     )
 
-    models, benches, values, stderr = read_score_table(args.scores)
+    if (args.scores is None) == (args.from_lm_eval is None):
+        raise UserError("rank: expected a score CSV or --from-lm-eval PATH..., not " + ("both" if args.scores else "neither"))
+    if args.from_lm_eval is not None:
+        from robalign.eval.lm_eval_results import read_lm_eval_args
+
+        args.scores, (models, benches, values, stderr) = read_lm_eval_args(args)
+    else:
+        models, benches, values, stderr = read_score_table(args.scores)
     if args.stderr is not None:
         if stderr is not None:
             raise UserError(f"{args.scores} has {STDERR_SUFFIX} columns and --stderr {args.stderr} was given; expected one source of standard errors")
