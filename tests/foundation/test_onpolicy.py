@@ -162,3 +162,16 @@ def test_on_policy_cli_refuses_benchmark_prompts_in_one_line(tmp_path, test_mode
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "line 2" in lines[0] and "benchmark split" in lines[0], lines
     assert not (tmp_path / "p.jsonl").exists()
+
+
+def test_several_pairs_per_prompt_take_different_wrong_answers():
+    items = _items(300)
+    one = build_pairs(items, set(), np.random.default_rng(0))
+    many = build_pairs(items, set(), np.random.default_rng(0), pairs_per_prompt=3)
+    assert len(one) < len(many) <= 3 * len(one)
+    by_prompt: dict[str, list[str]] = {}
+    for p in many:
+        assert verify(p["family"], p["chosen"], next(it.answer for it in items if it.prompt == p["prompt"]))
+        by_prompt.setdefault(p["prompt"], []).append(" ".join(p["rejected"].split()))
+    assert all(len(r) == len(set(r)) for r in by_prompt.values())
+    assert {p["prompt"] for p in one} == set(by_prompt)

@@ -33,6 +33,7 @@ def register(sub) -> None:
     onp.add_argument("--temperature", type=float, default=1.0)
     onp.add_argument("--top-p", type=float, default=1.0)
     onp.add_argument("--max-tokens", type=int, default=32)
+    onp.add_argument("--pairs-per-prompt", type=int, default=1, help="pairs per prompt, each against a different wrong answer")
     onp.add_argument("--flip-rate", type=float, default=0.0, help="mean fraction of flipped labels, in [0, 1)")
     onp.add_argument("--noise", choices=["uniform", "instance"], default="uniform", help="instance: close wrong answers flip more often")
     onp.add_argument("--annotators", type=int, default=1, help="simulated annotators with rates spread around --flip-rate")
@@ -67,7 +68,7 @@ def run(args) -> int:
     from robalign.data import synthetic
     from robalign.outputs import check_output_dir, check_output_file
 
-    for flag in ("n", "n_sft", "n_prefs", "annotators", "samples", "shard_size"):
+    for flag in ("n", "n_sft", "n_prefs", "annotators", "samples", "shard_size", "pairs_per_prompt"):
         value = getattr(args, flag, None)
         if value is not None and value < 1:
             raise UserError(f"data {args.kind} --{flag.replace('_', '-')} {value}: expected an integer >= 1")
@@ -179,7 +180,7 @@ def on_policy(args) -> int:
     seconds = time.perf_counter() - t0
     items = [PromptSamples(r["prompt"], r["family"], r["answer"], tuple(s)) for r, s in zip(rows, samples)]
     rng = np.random.default_rng(args.seed)
-    pairs = build_pairs(items, held_out, rng)
+    pairs = build_pairs(items, held_out, rng, args.pairs_per_prompt)
     pairs = inject_noise(pairs, args.flip_rate, args.noise, rng, args.annotators, rates)
     atomic_write_jsonl(args.out, pairs)
 

@@ -37,9 +37,11 @@ class PromptSamples:
     samples: tuple[str, ...]
 
 
-def build_pairs(items: Sequence[PromptSamples], held_out: set[str], rng: np.random.Generator) -> list[dict]:
+def build_pairs(items: Sequence[PromptSamples], held_out: set[str], rng: np.random.Generator,
+                pairs_per_prompt: int = 1) -> list[dict]:
     """Clean (true-label) pairs {prompt, chosen, rejected, family, closeness, chosen_source,
-    n_correct, n_samples, label_flipped=False}, at most one per prompt.
+    n_correct, n_samples, label_flipped=False}, at most `pairs_per_prompt` per prompt (each
+    against a different wrong answer).
 
     chosen: a verified-correct sample drawn uniformly; when no sample verifies, the reference
     answer (chosen_source "reference": the pair still teaches, but it is off-policy on that side).
@@ -58,16 +60,22 @@ def build_pairs(items: Sequence[PromptSamples], held_out: set[str], rng: np.rand
         wrong = [s.strip() for s, good in zip(it.samples, ok) if not good and normalise(s)]
         if not wrong:
             continue
-        if right:
-            chosen, source = right[int(rng.integers(len(right)))], "sample"
-        else:
-            chosen, source = it.answer, "reference"
-        rejected = wrong[int(rng.integers(len(wrong)))]
-        rows.append({
-            "prompt": it.prompt, "chosen": chosen, "rejected": rejected, "family": it.family,
-            "label_flipped": False, "closeness": round(answer_closeness(it.family, it.answer, rejected), 4),
-            "chosen_source": source, "n_correct": len(right), "n_samples": len(it.samples),
-        })
+        taken: set[str] = set()
+        for _ in range(pairs_per_prompt):
+            left = [w for w in wrong if normalise(w) not in taken]
+            if not left:
+                break
+            rejected = left[int(rng.integers(len(left)))]
+            taken.add(normalise(rejected))
+            if right:
+                chosen, source = right[int(rng.integers(len(right)))], "sample"
+            else:
+                chosen, source = it.answer, "reference"
+            rows.append({
+                "prompt": it.prompt, "chosen": chosen, "rejected": rejected, "family": it.family,
+                "label_flipped": False, "closeness": round(answer_closeness(it.family, it.answer, rejected), 4),
+                "chosen_source": source, "n_correct": len(right), "n_samples": len(it.samples),
+            })
     return rows
 
 
