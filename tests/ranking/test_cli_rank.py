@@ -68,7 +68,7 @@ def test_reference_exact_is_recorded_and_changes_the_eliminated_tournament(tmp_p
     """--reference-exact: the published loop's cut (lowest row first on ties, the field may shrink
     to one); E[S] at T=0 is unchanged (same rules, same stream) and the output names the rules."""
     default, exact = tmp_path / "default", tmp_path / "exact"
-    assert main(["rank", str(LLAMA2), *FAST, "--eliminate", "3", "--out", str(default)]) == 0
+    assert main(["rank", str(LLAMA2), *FAST, "--eliminate", "3", "--pairing", "reference", "--out", str(default)]) == 0
     assert "robalign's rules at the elimination cut" in capsys.readouterr().out
     assert main(["rank", str(LLAMA2), *FAST, "--eliminate", "3", "--reference-exact", "--out", str(exact)]) == 0
     assert "the published loop's rules" in capsys.readouterr().out
@@ -142,14 +142,15 @@ def test_build_leaderboard_seed_streams_are_reproducible():
     """The documented seeding contract of build_leaderboard (the tournament report relies on it)."""
     import numpy as np
 
-    from robalign.ranking import build_leaderboard, swiss_tournament
+    from robalign.ranking import DEFAULT_PAIRING, build_leaderboard, swiss_tournament
 
     rng = np.random.default_rng(0)
     scores = rng.random((6, 4))
     rows = build_leaderboard(scores, list("abcdef"), list("wxyz"), n_sims=2_000, n_bootstrap=100, seed=7)
     s0, s2, _, _ = np.random.default_rng(7).spawn(4)
-    base = swiss_tournament(scores, [[0], [1], [2], [3]], n_sims=2_000, eliminate=0, seed=s0)
-    elim = swiss_tournament(scores, [[0], [1], [2], [3]], n_sims=2_000, eliminate=2, seed=s2)
+    rules = dict(n_sims=2_000, pairing=DEFAULT_PAIRING)
+    base = swiss_tournament(scores, [[0], [1], [2], [3]], eliminate=0, seed=s0, **rules)
+    elim = swiss_tournament(scores, [[0], [1], [2], [3]], eliminate=2, seed=s2, **rules)
     for row in rows:
         i = "abcdef".index(row["model"])
         assert row["expected_score"] == base.expected_score[i]
@@ -256,3 +257,27 @@ def test_bad_stderr_exits_2_with_one_line(tmp_path, capsys, csv_text, se_text, e
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("robalign rank: error: ")
     assert needle in err
+
+
+def test_defaults_written_out_in_the_cli_and_config_agree_with_the_ranking_package():
+    """rank.py and the tournament config spell out robalign.ranking's defaults (importing it at CLI start
+    would load scipy for every command); they must not drift apart."""
+    from robalign.cli import rank
+    from robalign.eval.config import RankingArgs
+    from robalign.ranking import DEFAULT_PAIRING
+    from robalign.ranking.uncertainty import DEFAULT_RESAMPLE_SIMS, DEFAULT_RESAMPLES
+
+    assert (rank.DEFAULT_PAIRING, rank.DEFAULT_RESAMPLES, rank.DEFAULT_RESAMPLE_SIMS) == (DEFAULT_PAIRING, DEFAULT_RESAMPLES, DEFAULT_RESAMPLE_SIMS)
+    r = RankingArgs()
+    assert (r.pairing, r.n_resamples, r.resample_sims) == (DEFAULT_PAIRING, DEFAULT_RESAMPLES, DEFAULT_RESAMPLE_SIMS)
+
+
+def test_default_pairing_gives_the_dominant_model_every_point_and_reference_restores_the_paper(tmp_path):
+    """Llama-2-70B is best on all 8 columns: 8 of 8 with the default pairing, 5 of 8 with the paper's sit-out rule."""
+    out, ref = tmp_path / "default", tmp_path / "reference"
+    assert main(["rank", str(LLAMA2), *FAST, "--out", str(out)]) == 0
+    assert main(["rank", str(LLAMA2), *FAST, "--pairing", "reference", "--out", str(ref)]) == 0
+    a, b = (json.loads((d / "leaderboard.json").read_text()) for d in (out, ref))
+    assert a["settings"]["pairing"] == "swiss" and b["settings"]["pairing"] == "reference"
+    assert a["rows"][0]["model"] == b["rows"][0]["model"] == "Llama-2-70B"
+    assert a["rows"][0]["expected_score"] == 8.0 and b["rows"][0]["expected_score"] == pytest.approx(5.0, abs=0.01)

@@ -18,7 +18,13 @@ import math
 from pathlib import Path
 
 from robalign.errors import UserError
-from robalign.ranking.uncertainty import DEFAULT_RESAMPLE_SIMS, DEFAULT_RESAMPLES, MIN_RESAMPLES
+
+# Defaults of robalign.ranking (leaderboard.DEFAULT_PAIRING, uncertainty.DEFAULT_RESAMPLES and
+# DEFAULT_RESAMPLE_SIMS), written out because importing robalign.ranking here would load scipy on
+# every robalign command's start; tests/ranking/test_cli_rank.py checks they agree.
+DEFAULT_PAIRING = "swiss"
+DEFAULT_RESAMPLES = 200
+DEFAULT_RESAMPLE_SIMS = 2_000
 
 
 def register(sub) -> None:
@@ -51,13 +57,15 @@ def register(sub) -> None:
     p.add_argument("--n-sims", type=int, default=100_000, help="simulated tournaments per setting (default: 100000)")
     p.add_argument("--seed", type=int, default=0, help="seed of every random stream (default: 0)")
     p.add_argument(
-        "--pairing", choices=("reference", "swiss"), default="reference",
-        help="reference: odd model of a points group sits out; swiss: paired down, bye scores 1 (default: reference)",
+        "--pairing", choices=("reference", "swiss"), default=None,
+        help="swiss: the odd model of a points group is paired down, the lowest group's bye scores 1; reference (the "
+        f"paper's code): it sits the round out with 0 points (default: {DEFAULT_PAIRING}, reference with --reference-exact; "
+        "measured in docs/experiments.md)",
     )
     p.add_argument(
         "--reference-exact", action="store_true",
-        help="the published loop's rules (LJSthu/LLMSwissRound): ties at the elimination cut drop the lowest "
-        "table row first and the field may shrink to one model; needs --pairing reference "
+        help="the published loop's rules (LJSthu/LLMSwissRound): reference pairing, and ties at the elimination cut "
+        "drop the lowest table row first and the field may shrink to one model "
         "(default: random ties at the cut, two models always stay)",
     )
     p.add_argument(
@@ -253,6 +261,8 @@ def run(args) -> int:
         if stderr is not None:
             raise UserError(f"{args.scores} has {STDERR_SUFFIX} columns and --stderr {args.stderr} was given; expected one source of standard errors")
         stderr = read_stderr_table(args.stderr, models, benches)
+    from robalign.ranking.uncertainty import MIN_RESAMPLES
+
     if not (args.n_resamples == 0 or args.n_resamples >= MIN_RESAMPLES):
         raise UserError(f"--n-resamples {args.n_resamples}: expected 0 (no intervals) or an integer >= {MIN_RESAMPLES}")
     if args.resample_sims < 2:
@@ -266,6 +276,8 @@ def run(args) -> int:
     cols = resolve_rounds(named, benches)
     if len(models) < 2:
         raise UserError(f"{args.scores}: {len(models)} model row(s); expected at least 2 models to rank")
+    if args.pairing is None:  # the published loop pairs as 'reference'
+        args.pairing = "reference" if args.reference_exact else DEFAULT_PAIRING
     if args.reference_exact and args.pairing != "reference":
         raise UserError(f"--reference-exact reproduces the paper's loop, which pairs as 'reference'; got --pairing {args.pairing}")
     max_t = len(models) - 1 if args.reference_exact else len(models) - 2

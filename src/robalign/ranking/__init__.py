@@ -15,6 +15,7 @@ from robalign.ranking.baselines import mean_rank, mean_score
 from robalign.ranking.bradley_terry import BTResult, bradley_terry, fit_bradley_terry, to_elo_scale
 from robalign.ranking.elo import EloResult, elo, elo_from_matches
 from robalign.ranking.leaderboard import (
+    DEFAULT_PAIRING,
     ROW_KEYS,
     build_leaderboard,
     format_agreement_markdown,
@@ -41,6 +42,7 @@ from robalign.ranking.uncertainty import (
 from robalign.ranking.swiss import PAIRINGS, SwissResult, failure_sensitivity, field_sizes, rules_note, swiss_tournament
 
 __all__ = [
+    "DEFAULT_PAIRING",
     "PAIRINGS",
     "ItemBlock",
     "Summary",
