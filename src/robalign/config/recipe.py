@@ -47,12 +47,28 @@ class ModelArgs:
 
 
 @dataclass
+class MarginWeight:
+    chosen: str = field(help="Column of the chosen answer's score (UltraFeedback: score_chosen; DPO-mix: chosen_rating).")
+    rejected: str = field(help="Column of the rejected answer's score (score_rejected; rejected_rating).")
+    scale: float = field(1.0, help="Score units per unit of log-odds: weight = sigmoid((chosen - rejected) / scale).")
+
+    def validate(self, file, path):
+        if not self.scale > 0:
+            raise ConfigError(file, f"{path}.scale", "a positive number", got=repr(self.scale))
+
+
+@dataclass
 class DatasetSpec:
     path: str = field(help="Local .jsonl/.json/.parquet file, a `save_to_disk` folder, or a hub dataset id.")
     split: str = field("train", help="Split to read (hub datasets and dataset dicts).")
     name: Optional[str] = field(None, help="Hub dataset configuration name.")
-    columns: dict[str, str] = field(default_factory=dict, help="Rename columns {their_name: our_name}, e.g. {question: prompt}.")
+    columns: dict[str, Optional[str]] = field(
+        default_factory=dict, help="Rename columns {their_name: our_name}, e.g. {question: prompt, dataset: annotator}; "
+        "their_name: null drops the column.")
     max_samples: Optional[int] = field(None, help="Keep only the first N rows (quick runs).")
+    weight_from_margin: Optional[MarginWeight] = field(
+        None, help="Preference data: a `weight` column (the LCPO prior that the label is right) from two score columns, "
+        "sigmoid((chosen - rejected) / scale): a 1-point margin at scale 1 is 0.73, a tie 0.5.")
 
     def validate(self, file, path):
         if self.max_samples is not None and self.max_samples < 1:

@@ -100,11 +100,39 @@ def load_dataset_spec(spec, file: str | None = None, key: str = "data.train"):
     if spec.columns:
         missing = [c for c in spec.columns if c not in ds.column_names]
         if missing:
-            raise ConfigError(file, f"{key}.columns", f"columns to rename that exist in {path} (missing {missing}; found {ds.column_names})")
-        ds = ds.rename_columns(dict(spec.columns))
+            raise ConfigError(file, f"{key}.columns", f"columns to rename or drop that exist in {path} (missing {missing}; found {ds.column_names})")
+        ds = ds.remove_columns([c for c, new in spec.columns.items() if new is None])
+        renames = {c: new for c, new in spec.columns.items() if new is not None and new != c}
+        clash = [new for new in renames.values() if new in ds.column_names and new not in renames]
+        if clash:
+            raise ConfigError(file, f"{key}.columns", f"new names that are not already columns of {path} ({clash[0]!r} is one: "
+                              f"drop it first with {{{clash[0]}: null}})")
+        ds = ds.rename_columns(renames)
     if spec.max_samples is not None:
         ds = ds.select(range(min(spec.max_samples, len(ds))))
+    if getattr(spec, "weight_from_margin", None) is not None:
+        ds = add_margin_weight(ds, spec.weight_from_margin, file, f"{key}.weight_from_margin", path)
     return ds
+
+
+def add_margin_weight(ds, margin, file: str | None, key: str, path: str):
+    """A `weight` column sigmoid((score_chosen - score_rejected) / scale): how sure the data's own
+    scores are that the chosen answer is better, the per-pair prior LCPO adds as log-odds. Sets
+    such as UltraFeedback carry the scores; a tie says nothing (0.5), a reversed margin < 0.5."""
+    import math
+
+    for col in (margin.chosen, margin.rejected):
+        if col not in ds.column_names:
+            raise ConfigError(file, f"{key}", f"score columns that exist in {path} ({col!r} is not one; found {', '.join(ds.column_names)})")
+    if "weight" in ds.column_names:
+        raise ConfigError(file, key, f"a dataset without a `weight` column ({path} has one; drop it with columns: {{weight: null}})")
+    weights = []
+    for i, (c, r) in enumerate(zip(ds[margin.chosen], ds[margin.rejected])):
+        if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in (c, r)):
+            raise ConfigError(file, key, f"numeric scores in {margin.chosen!r} and {margin.rejected!r} of every row of {path}, "
+                              f"row {i} has {c!r} and {r!r}")
+        weights.append(1.0 / (1.0 + math.exp(-(c - r) / margin.scale)))
+    return ds.add_column("weight", weights)
 
 
 def check_columns(ds, kind: str, file: str | None, key: str, path: str | None = None) -> None:
@@ -154,16 +182,56 @@ def check_rows(ds, kind: str, file: str | None, key: str, path: str | None = Non
                                   f"messages), row {i} has {problem}")
 
 
-def extract_shared_prompt(ds):
-    """The alignment-handbook/UltraFeedback shape: a string `prompt` plus conversational
-    `chosen`/`rejected` that already start with the user turn. Without this the model would see the
-    user turn twice. As TRL's `maybe_extract_prompt`, the shared leading messages become the prompt;
-    unlike it, completions without a shared prefix keep their string prompt (TRL would drop it)."""
+_HH_TURN = re.compile(r"\n\n(Human|Assistant):[ \t]?")
+
+
+def hh_messages(text: str, file: str | None, key: str, row: int, col: str) -> list[dict]:
+    """An HH-RLHF transcript ("\n\nHuman: ...\n\nAssistant: ...") as chat messages. Consecutive
+    turns of one speaker (a few HH rows have them) are joined; the last turn must be the assistant's."""
+    parts = _HH_TURN.split(text)
+    if parts[0].strip() or len(parts) < 3:
+        raise ConfigError(file, key, f"HH-RLHF transcripts ('\\n\\nHuman: ...\\n\\nAssistant: ...') in column {col!r}, "
+                          f"row {row} starts with {text[:30]!r}")
+    msgs: list[dict] = []
+    for who, content in zip(parts[1::2], parts[2::2]):
+        role = "user" if who == "Human" else "assistant"
+        if msgs and msgs[-1]["role"] == role:
+            msgs[-1]["content"] += "\n\n" + content.strip()
+        else:
+            msgs.append({"role": role, "content": content.strip()})
+    if msgs[-1]["role"] != "assistant":
+        raise ConfigError(file, key, f"HH-RLHF transcripts ending with an Assistant turn in column {col!r}, row {row} ends with Human")
+    return msgs
+
+
+def is_hh_transcript(value) -> bool:
+    return isinstance(value, str) and value.startswith("\n\nHuman:")
+
+
+def extract_shared_prompt(ds, file: str | None = None, key: str = "data.train"):
+    """Preference rows whose `chosen`/`rejected` carry the conversation -> prompt + final answers.
+
+    Three shapes users have: UltraFeedback-binarized (a string `prompt` plus conversational
+    `chosen`/`rejected` that already start with the user turn: without this the model would see
+    the user turn twice), DPO-mix (conversational `chosen`/`rejected`, no `prompt`) and HH-RLHF
+    (plain-text transcripts "\n\nHuman: ...\n\nAssistant: ...", no `prompt`). As TRL's
+    `maybe_extract_prompt`, the shared leading messages become the prompt; unlike it, completions
+    without a shared prefix keep their string prompt (TRL would drop it)."""
     from trl.data_utils import extract_prompt
 
-    if not {"prompt", "chosen", "rejected"} <= set(ds.column_names) or len(ds) == 0:
+    if not {"chosen", "rejected"} <= set(ds.column_names) or len(ds) == 0:
         return ds
     first = ds[0]
+    if "prompt" not in ds.column_names:
+        if is_hh_transcript(first["chosen"]):
+            def split_hh(row, i):
+                pair = {c: hh_messages(row[c], file, key, i, c) for c in ("chosen", "rejected")}
+                return extract_prompt(pair)
+
+            return ds.map(split_hh, with_indices=True, desc="HH-RLHF transcripts")
+        if isinstance(first["chosen"], list):
+            return ds.map(lambda row: extract_prompt({"chosen": row["chosen"], "rejected": row["rejected"]}), desc="extract shared prompt")
+        return ds
     if not isinstance(first["prompt"], str) or not isinstance(first["chosen"], list):
         return ds
 

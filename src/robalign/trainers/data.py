@@ -42,5 +42,5 @@ def load_split(recipe, key: str):
     ds = ds.remove_columns([c for c in ds.column_names if c not in keep])
     check_rows(ds, kind, recipe.source, f"data.{key}", spec.path)
     if kind == "preference":
-        ds = extract_shared_prompt(ds)
+        ds = extract_shared_prompt(ds, recipe.source, f"data.{key}")
     return to_conversational(ds)
