@@ -82,11 +82,15 @@ def load_model(recipe, hw):
 
     from robalign.config.hardware import resolve_torch_dtype
 
+    from robalign.models.card import resolvable_base
+
     m = recipe.model
     kwargs = {"dtype": getattr(torch, resolve_torch_dtype(m.torch_dtype, hw)), "trust_remote_code": m.trust_remote_code}
     if m.attn_implementation:
         kwargs["attn_implementation"] = m.attn_implementation
-    return AutoModelForCausalLM.from_pretrained(m.model_name_or_path, **kwargs)
+    # loaded by its absolute path: PEFT records the name the model was loaded by as the adapter's
+    # base_model_name_or_path, and a relative one breaks once the adapter is loaded from elsewhere
+    return AutoModelForCausalLM.from_pretrained(resolvable_base(m.model_name_or_path), **kwargs)
 
 
 def peft_config(recipe):
@@ -150,11 +154,11 @@ def dry_run(recipe, training: dict, args_obj, hw) -> int:
             continue
         try:
             ds = load_split(recipe, key) if key in ("train", "eval") else None
-            lines.append(f"data.{key}: {spec.path}: " + (f"{len(ds)} rows, columns {ds.column_names}" if ds is not None else "configured"))
+            lines.append(f"data.{key}: {spec.source}: " + (f"{len(ds)} rows, columns {ds.column_names}" if ds is not None else "configured"))
         except ConfigError:
-            if is_local(spec.path):
+            if any(is_local(p) for p in spec.paths):
                 raise
-            lines.append(f"data.{key}: {spec.path}: hub dataset not available offline: skipped")
+            lines.append(f"data.{key}: {spec.source}: hub dataset not available offline: skipped")
     lines.append("dry run: no weights loaded, nothing written")
     print("\n".join(lines))
     return 0
@@ -244,6 +248,10 @@ def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = 
         trainer.save_model(str(out))
         if state.is_main_process:
             tokenizer.save_pretrained(str(out))
+            from robalign.models.card import write_model_card
+
+            write_model_card(out, recipe.model.model_name_or_path, adapter=(out / "adapter_config.json").is_file(),
+                             recipe=resolved_recipe_dict(recipe, training), hub_model_id=getattr(args_obj, "hub_model_id", None))
             record_base(out, recipe.model.model_name_or_path)  # inference refuses the adapter on other base weights
             mark_finished(out, trainer.state.global_step)
             print(f"done: {out}")

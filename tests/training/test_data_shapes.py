@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from tests.training.conftest import make_recipe, run_module
 
 
@@ -120,6 +122,7 @@ def test_dpo_mix_parquet_with_margin_weight_and_annotator(tmp_path, test_model_d
     assert ds["annotator"] == ["capybara", "intel-orca", "ultrafeedback"]
 
 
+@pytest.mark.slow
 def test_ultrafeedback_binarized_columns_weight_and_drop(tmp_path, test_model_dir, capsys):
     """The full UltraFeedback-binarized row (prompt, prompt_id, chosen, rejected, messages, scores) through
     `robalign validate`: a recipe drops `messages`, maps the score margin to `weight`, and trains with LCPO."""

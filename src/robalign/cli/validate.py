@@ -9,6 +9,8 @@ def register(sub) -> None:
     p = sub.add_parser("validate", help="check a recipe: keys, types, files and dataset columns")
     add_recipe_args(p)
     p.add_argument("--no-data", action="store_true", help="skip opening the datasets (hub ids offline)")
+    p.add_argument("--print-recipe", action="store_true", help="print the recipe as robalign reads it (every block, defaults "
+                   "filled; a flat TRL/alignment-handbook config mapped onto the blocks)")
     p.set_defaults(func=run)
 
 
@@ -27,5 +29,11 @@ def run(args) -> int:
         what += "+adversarial"
     data = ", ".join(f"{k} {n} rows" for k, n in sizes.items()) or "data not opened"
     tuning = "LoRA r=%s" % recipe.peft.get("r", 8) if recipe.peft is not None else "full fine-tuning"
+    if args.print_recipe:
+        import yaml
+
+        from robalign.config.schema import to_dict
+
+        print(yaml.safe_dump(to_dict(recipe), sort_keys=False), end="")
     print(f"ok: {args.recipe}: {what}, {tuning}, model {recipe.model.model_name_or_path}, {data}")
     return 0

@@ -99,6 +99,10 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, check_path
     """Parse, override and validate a recipe. Raises ConfigError (one line) on any mistake."""
     file = str(path)
     raw = apply_overrides(read_yaml(path), overrides)
+    from robalign.config.handbook import from_flat, looks_flat
+
+    if looks_flat(raw):  # a flat TRL / alignment-handbook config: mapped onto the blocks (config/handbook.py)
+        raw = from_flat(raw, file)
     if "model" not in raw:
         raise ConfigError(file, "model", "missing key: model (a block with model_name_or_path)")
     recipe = from_dict(Recipe, raw, file)
@@ -146,7 +150,8 @@ def _check_paths(recipe: Recipe, file: str) -> None:
     for key in ("train", "eval", "safety", "utility"):
         spec = getattr(recipe.data, key)
         if spec is not None:
-            check_source(spec.path, file, f"data.{key}.path")
+            for k, path in enumerate(spec.paths):
+                check_source(path, file, f"data.{key}.path" if spec.path is not None else f"data.{key}.mixture[{k}].path")
     if recipe.launch.config_file and not Path(recipe.launch.config_file).exists():
         raise ConfigError(file, "launch.config_file", f"file not found: {recipe.launch.config_file}")
 
@@ -166,7 +171,7 @@ def check_data_columns(recipe: Recipe) -> dict[str, int]:
         if spec is None:
             continue
         ds = load_dataset_spec(spec, file, f"data.{key}")
-        check_columns(ds, kind or kind_of_train, file, f"data.{key}", spec.path)
-        check_rows(ds, kind or kind_of_train, file, f"data.{key}", spec.path)
+        check_columns(ds, kind or kind_of_train, file, f"data.{key}", spec.source)
+        check_rows(ds, kind or kind_of_train, file, f"data.{key}", spec.source)
         sizes[key] = len(ds)
     return sizes

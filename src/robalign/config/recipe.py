@@ -58,8 +58,24 @@ class MarginWeight:
 
 
 @dataclass
-class DatasetSpec:
+class MixtureItem:
     path: str = field(help="Local .jsonl/.json/.parquet file, a `save_to_disk` folder, or a hub dataset id.")
+    split: str = field("train", help="Split to read.")
+    name: Optional[str] = field(None, help="Hub dataset configuration name.")
+    columns: Optional[list[str]] = field(None, help="Keep only these columns (alignment-handbook's `columns`); null = all.")
+    weight: float = field(1.0, help="Fraction of this dataset's rows to use, drawn after a seeded shuffle (alignment-handbook's rule).")
+
+    def validate(self, file, path):
+        if not 0 < self.weight <= 1:
+            raise ConfigError(file, f"{path}.weight", "a fraction of the dataset in (0, 1]", got=repr(self.weight))
+
+
+@dataclass
+class DatasetSpec:
+    path: Optional[str] = field(None, help="Local .jsonl/.json/.parquet file, a `save_to_disk` folder, or a hub dataset id (or `mixture`).")
+    mixture: list[MixtureItem] = field(default_factory=list, help="Instead of `path`: several datasets, each a fraction (`weight`) of "
+                                       "its rows and the `columns` kept, concatenated and shuffled with `seed`.")
+    seed: int = field(0, help="Seed of the mixture's shuffles.")
     split: str = field("train", help="Split to read (hub datasets and dataset dicts).")
     name: Optional[str] = field(None, help="Hub dataset configuration name.")
     columns: dict[str, Optional[str]] = field(
@@ -71,8 +87,22 @@ class DatasetSpec:
         "sigmoid((chosen - rejected) / scale): a 1-point margin at scale 1 is 0.73, a tie 0.5.")
 
     def validate(self, file, path):
+        if (self.path is None) == (not self.mixture):
+            raise ConfigError(file, f"{path}.path", "a dataset `path` or a `mixture` list (one of the two)",
+                              got="both" if self.path is not None else "neither")
         if self.max_samples is not None and self.max_samples < 1:
             raise ConfigError(file, f"{path}.max_samples", "a positive integer", got=repr(self.max_samples))
+
+    @property
+    def paths(self) -> list[str]:
+        return [self.path] if self.path is not None else [m.path for m in self.mixture]
+
+    @property
+    def source(self) -> str:
+        """How messages name this dataset: its path, or the mixture's parts with their fractions."""
+        if self.path is not None:
+            return self.path
+        return "mixture(" + ", ".join(m.path + (f" x{m.weight:g}" if m.weight != 1 else "") for m in self.mixture) + ")"
 
 
 @dataclass

@@ -60,6 +60,9 @@ def coerce(value: Any, tp: Any, file: str | None, path: str) -> Any:
             if type(None) in args:
                 return None
             raise bad()
+        real = [a for a in args if a is not type(None)]
+        if len(real) == 1:  # Optional[X]: X's own error names the inner key (a nested block's mistake)
+            return coerce(value, real[0], file, path)
         for arg in args:
             if arg is type(None):
                 continue

@@ -69,6 +69,9 @@ def load_dataset_spec(spec, file: str | None = None, key: str = "data.train"):
     """Load a `DatasetSpec` (see robalign.config.recipe) as a `datasets.Dataset`."""
     import datasets
 
+    if spec.path is None:
+        ds = load_mixture(spec, file, key)
+        return _finish(ds, spec, file, key, spec.source)
     path = spec.path
     check_source(path, file, f"{key}.path")
     bars = datasets.is_progress_bar_enabled()
@@ -97,6 +100,43 @@ def load_dataset_spec(spec, file: str | None = None, key: str = "data.train"):
     finally:
         if bars:
             datasets.enable_progress_bars()
+    return _finish(ds, spec, file, key, path)
+
+
+def load_mixture(spec, file: str | None, key: str):
+    """alignment-handbook's dataset mixture: per dataset, the `columns` kept and a `weight` fraction
+    of its rows (after a seeded shuffle), concatenated and shuffled again with the same seed."""
+    import datasets
+
+    from robalign.config.recipe import DatasetSpec
+
+    parts = []
+    for k, item in enumerate(spec.mixture):
+        where = f"{key}.mixture[{k}]"
+        ds = load_dataset_spec(DatasetSpec(path=item.path, split=item.split, name=item.name), file, where)
+        if item.columns is not None:
+            missing = [c for c in item.columns if c not in ds.column_names]
+            if missing:
+                raise ConfigError(file, f"{where}.columns", f"columns that exist in {item.path} (missing {missing}; found {ds.column_names})")
+            ds = ds.select_columns(item.columns)
+        if item.weight < 1:
+            ds = ds.shuffle(seed=spec.seed).select(range(int(len(ds) * item.weight)))
+        parts.append(ds)
+    first = set(parts[0].column_names)
+    for k, part in enumerate(parts[1:], start=1):
+        if set(part.column_names) != first:
+            raise ConfigError(file, f"{key}.mixture[{k}].columns", f"the same columns as mixture[0] ({sorted(first)}), got "
+                              f"{sorted(part.column_names)}: keep the shared ones with `columns`")
+    try:
+        mixed = datasets.concatenate_datasets([p.select_columns(parts[0].column_names) for p in parts])
+    except ValueError as err:
+        first_line = (str(err).strip().splitlines() or [type(err).__name__])[0]
+        raise ConfigError(file, f"{key}.mixture", f"datasets whose columns have the same types ({first_line[:200]})") from None
+    return mixed.shuffle(seed=spec.seed)
+
+
+def _finish(ds, spec, file: str | None, key: str, path: str):
+    """The per-dataset options after loading: renames/drops, max_samples, the margin weight."""
     if spec.columns:
         missing = [c for c in spec.columns if c not in ds.column_names]
         if missing:

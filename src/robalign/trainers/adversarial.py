@@ -105,12 +105,12 @@ class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
 
         file = recipe.source
         safety = load_dataset_spec(recipe.data.safety, file, "data.safety")
-        check_columns(safety, "safety", file, "data.safety", recipe.data.safety.path)
+        check_columns(safety, "safety", file, "data.safety", recipe.data.safety.source)
         harmful, benign = split_safety(safety.to_list(), file, "data.safety")
         utility = []
         if recipe.data.utility is not None:
             ds = load_dataset_spec(recipe.data.utility, file, "data.utility")
-            check_columns(ds, "utility", file, "data.utility", recipe.data.utility.path)
+            check_columns(ds, "utility", file, "data.utility", recipe.data.utility.source)
             utility = [utility_row(r, file, "data.utility") for r in ds.to_list()]
         return build_blocks(harmful, benign, utility, args.per_device_train_batch_size, self.adv.adv_fraction,
                             self.adv.benign_fraction, args.seed, file)

@@ -37,10 +37,10 @@ def load_split(recipe, key: str):
         return None
     kind = _kind(recipe.method.name)
     ds = load_dataset_spec(spec, recipe.source, f"data.{key}")
-    check_columns(ds, kind, recipe.source, f"data.{key}", spec.path)
+    check_columns(ds, kind, recipe.source, f"data.{key}", spec.source)
     keep = columns_to_keep(kind, ds.column_names)
     ds = ds.remove_columns([c for c in ds.column_names if c not in keep])
-    check_rows(ds, kind, recipe.source, f"data.{key}", spec.path)
+    check_rows(ds, kind, recipe.source, f"data.{key}", spec.source)
     if kind == "preference":
         ds = extract_shared_prompt(ds, recipe.source, f"data.{key}")
     return to_conversational(ds)
