@@ -1,8 +1,10 @@
 #!/usr/bin/env python
 """`make demo`: the whole robalign pipeline on the tiny model, offline, on CPU.
 
-model + data -> SFT warm-up -> safety SFT -> preference runs (DPO, LCPO-DPO, SimPO, LCPO-SimPO)
--> C-AdvIPO -> tournament (vLLM generation, scoring, Swiss-system ranking) -> leaderboard + report.
+model + data -> SFT warm-up -> safety SFT -> on-policy pairs (the SFT model's own samples, labelled
+by the task verifiers; a copy with 30% of the labels flipped) -> preference runs (DPO on the true
+labels; DPO, LCPO-DPO, SimPO, LCPO-SimPO on the noisy ones) -> C-AdvIPO -> tournament (vLLM
+generation, scoring, Swiss-system ranking) -> leaderboard + report.
 
 Each stage is skipped when its outputs exist and its inputs are unchanged (a stamp holds the hash
 of the command, its recipe and the stamps of the stages it reads), so a second `make demo` takes
@@ -179,19 +181,40 @@ def train_stage(name: str, recipe: str, needs: list[str], root: str | None) -> S
     return Stage(name, cmd, f"{out}/tokenizer_config.json", run_dir=out, needs=needs, files=[recipe])
 
 
+#: On-policy sampling of the demo: 8 samples per prompt at temperature 1 (quick: 2, short answers).
+ONPOLICY_SAMPLING = ["--samples", "8", "--temperature", "1.0", "--max-tokens", "24"]
+QUICK_SAMPLING = ["--samples", "2", "--temperature", "1.0", "--max-tokens", "12"]
+ONPOLICY_FLIP_RATE = "0.3"
+
+
+def onpolicy_stages(data: str, sft: str, quick: bool) -> list[Stage]:
+    """Pairs from the SFT model's own samples: the true labels, then the same pairs with 30% of
+    the labels flipped. Both read one generation cache, so the second stage samples nothing."""
+    common = [*ROBALIGN, "data", "on-policy", "--model", sft, "--prompts", f"{data}/prompts.jsonl",
+              *(QUICK_SAMPLING if quick else ONPOLICY_SAMPLING), "--cache", f"{data}/onpolicy.cache"]
+    clean, noisy = f"{data}/onpolicy_clean.jsonl", f"{data}/onpolicy_uniform_{ONPOLICY_FLIP_RATE}.jsonl"
+    return [
+        Stage("onpolicy_clean", [*common, "--out", clean], clean, needs=["sft", "data"]),
+        Stage("onpolicy_noisy", [*common, "--flip-rate", ONPOLICY_FLIP_RATE, "--noise", "uniform", "--out", noisy], noisy,
+              needs=["onpolicy_clean"]),
+    ]
+
+
 def demo_stages(quick_root: str | None) -> list[Stage]:
     """The pipeline. Full demo: the recipes' own paths (artifacts/, runs/) so users can rerun
     any stage by hand; quick mode: everything under `quick_root`, test-size model, few steps."""
     pre = f"{quick_root}/" if quick_root else ""
     data = f"{pre}artifacts/data"
     n = ["--n-sft", "2000", "--n-prefs", "400"] if quick_root else []
+    pairs = ["onpolicy_clean", "onpolicy_noisy"]
     recipes = [
         ("sft", "recipes/tiny/sft/config.yaml", ["model", "data"]),
         ("safety_sft", "recipes/tiny/safety_sft/config.yaml", ["sft"]),
-        ("dpo", "recipes/tiny/dpo/config_plain.yaml", ["sft"]),
-        ("lcpo_dpo", "recipes/tiny/dpo/config_lcpo.yaml", ["sft"]),
-        ("simpo", "recipes/tiny/simpo/config_plain.yaml", ["sft"]),
-        ("lcpo_simpo", "recipes/tiny/simpo/config_lcpo.yaml", ["sft"]),
+        ("dpo_clean", "recipes/tiny/dpo/config_clean.yaml", ["sft", *pairs]),
+        ("dpo", "recipes/tiny/dpo/config_plain.yaml", ["sft", *pairs]),
+        ("lcpo_dpo", "recipes/tiny/dpo/config_lcpo.yaml", ["sft", *pairs]),
+        ("simpo", "recipes/tiny/simpo/config_plain.yaml", ["sft", *pairs]),
+        ("lcpo_simpo", "recipes/tiny/simpo/config_lcpo.yaml", ["sft", *pairs]),
         ("cadv_ipo", "recipes/tiny/cadv_ipo/config.yaml", ["safety_sft"]),
     ]
     stages = [
@@ -200,7 +223,9 @@ def demo_stages(quick_root: str | None) -> list[Stage]:
         Stage("data", [*ROBALIGN, "data", "all", "--out", data, *n], f"{data}/prefs_eval.jsonl"),
         Stage("safety_data", [*ROBALIGN, "data", "safety-sft", "--out", data], f"{data}/safety_sft.jsonl", needs=["data"]),
     ]
-    stages += [train_stage(name, recipe, needs, quick_root) for name, recipe, needs in recipes]
+    stages += [train_stage(name, recipe, needs, quick_root) for name, recipe, needs in recipes[:2]]
+    stages += onpolicy_stages(data, f"{pre}runs/tiny/sft", quick_root is not None)
+    stages += [train_stage(name, recipe, needs, quick_root) for name, recipe, needs in recipes[2:]]
     tournament = "eval/tournaments/demo.yaml"
     cmd = [*ROBALIGN, "tournament", tournament]
     if quick_root:  # the same config, relocated under quick_root, fewer simulations

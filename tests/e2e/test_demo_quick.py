@@ -1,7 +1,8 @@
-"""The shortened demo: the same pipeline as `make demo` (model, data, SFT, safety SFT, DPO,
-LCPO-DPO, SimPO, LCPO-SimPO, C-AdvIPO, tournament) on the test-size model with 3 steps per
-training stage. Proves the stages connect, the leaderboard covers every model, the report is
-written, and a second run skips every stage."""
+"""The shortened demo: the same pipeline as `make demo` (model, data, SFT, safety SFT, on-policy
+pairs of the SFT model, DPO on true and on noisy labels, LCPO-DPO, SimPO, LCPO-SimPO, C-AdvIPO,
+tournament) on the test-size model with 3 steps per training stage. Proves the stages connect,
+the preference runs train on the on-policy pairs, the leaderboard covers every model, the report
+is written, and a second run skips every stage."""
 
 from __future__ import annotations
 
@@ -26,7 +27,19 @@ def test_quick_demo_end_to_end_and_rerun_skips(tmp_path):
 
     board = json.loads((tmp_path / "runs/tiny/tournament/leaderboard.json").read_text())
     names = {row["model"] for row in board["rows"]}
-    assert {"sft", "safety_sft", "dpo_plain", "dpo_lcpo", "simpo_plain", "simpo_lcpo", "cadv_ipo"} <= names, names
+    assert {"sft", "safety_sft", "dpo_clean", "dpo_plain", "dpo_lcpo", "simpo_plain", "simpo_lcpo", "cadv_ipo"} <= names, names
+    data = tmp_path / "artifacts/data"
+    clean = [json.loads(x) for x in (data / "onpolicy_clean.jsonl").read_text().splitlines()]
+    noisy = [json.loads(x) for x in (data / "onpolicy_uniform_0.3.jsonl").read_text().splitlines()]
+    assert clean and len(noisy) == len(clean) and not any(p["label_flipped"] for p in clean)
+    assert 0 < sum(p["label_flipped"] for p in noisy) < len(noisy)
+    for c, n in zip(clean, noisy):  # the same pairs, some labels flipped
+        assert (n["chosen"], n["rejected"]) == ((c["rejected"], c["chosen"]) if n["label_flipped"] else (c["chosen"], c["rejected"]))
+    import yaml
+
+    for run, pairs in (("dpo_clean", "onpolicy_clean.jsonl"), ("dpo_lcpo", "onpolicy_uniform_0.3.jsonl"), ("simpo_plain", "onpolicy_uniform_0.3.jsonl")):
+        resolved = yaml.safe_load((tmp_path / "runs/tiny" / run / "resolved_recipe.yaml").read_text())
+        assert resolved["data"]["train"]["path"].endswith(f"artifacts/data/{pairs}"), resolved["data"]["train"]
     assert (tmp_path / "runs/tiny/tournament/report.html").stat().st_size > 10_000
     for run in ("dpo_lcpo", "cadv_ipo"):
         lines = (tmp_path / "runs/tiny" / run / "metrics.jsonl").read_text().splitlines()
@@ -36,7 +49,7 @@ def test_quick_demo_end_to_end_and_rerun_skips(tmp_path):
     second = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
     assert second.returncode == 0, second.stderr[-3000:]
     skipped = [line for line in second.stdout.splitlines() if "up to date, skipped" in line]
-    assert len(skipped) == 11, second.stdout
+    assert len(skipped) == 14, second.stdout
 
 
 def test_stage_stamp_ignores_yaml_comments_but_not_values(tmp_path):
