@@ -125,9 +125,10 @@ def lm_eval_scores(spec, entries, engine, out_dir: Path | None, log=print) -> di
                 evaluation_tracker=tracker, random_seed=engine.seed, numpy_random_seed=engine.seed,
                 torch_random_seed=engine.seed, fewshot_random_seed=engine.seed,
             )
-        except (KeyError, ValueError, FileNotFoundError) as err:  # lm-eval's own words for a bad task or dataset
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0].strip("'\"")
-            raise UserError(f"benchmark {spec.name}: lm-eval could not run task {spec.task!r} ({first[:200]})") from None
+        except Exception as err:  # the task YAML and its dataset are the user's: lm-eval's words, on one line
+            first = (str(err).strip().splitlines() or [""])[0].strip("'\"")
+            raise UserError(f"benchmark {spec.name}: lm-eval could not run task {spec.task!r} for {e.name} "
+                            f"({type(err).__name__}: {first[:200]})") from None
         results = res["results"]
         task = _task_name(spec, list(results))
         keys = metric_keys(results.get(task, {}))
