@@ -23,9 +23,10 @@ Prompt = Union[str, list]
 
 def prompt_ids(tokenizer, prompt: Prompt) -> list[int]:
     """Token ids of a user prompt rendered with the model's chat template and generation prompt."""
+    from robalign.eval.prompts import render_messages
+
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return tokenizer(text, add_special_tokens=False)["input_ids"]
+    return render_messages(tokenizer, messages)
 
 
 def completion_ids(tokenizer, completion: str, add_eos: bool) -> list[int]:

@@ -154,9 +154,12 @@ def greedy(model, tokenizer, input_embeds: torch.Tensor, attention_mask: torch.T
     """Greedy decoding from (left-padded) prompt embeddings; generation settings explicit."""
     from transformers import GenerationConfig
 
+    from robalign.eval.prompts import stop_token_ids
+
+    stop = stop_token_ids(tokenizer, getattr(model, "generation_config", None))  # a family's turn-end token too
     config = GenerationConfig(
-        do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id,
+        do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=stop,
+        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop[0],
     )
     out = model.generate(inputs_embeds=input_embeds, attention_mask=attention_mask, generation_config=config)
     return tokenizer.batch_decode(out, skip_special_tokens=True)

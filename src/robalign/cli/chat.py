@@ -35,7 +35,7 @@ def run(args) -> int:
     from robalign.errors import UserError
     from robalign.eval.adapters import check_adapter
     from robalign.eval.engines import EngineArgs, context_limit, make_engine
-    from robalign.eval.prompts import decode
+    from robalign.eval.prompts import chat_text, decode
     from robalign.eval.sampling import SamplingArgs
 
     from robalign.models.locate import check_model_source
@@ -79,8 +79,8 @@ def run(args) -> int:
             if not text.strip():
                 continue
             n_sent += 1
-            prompt = engine.tokenizer.apply_chat_template([*messages, {"role": "user", "content": text}], add_generation_prompt=True, tokenize=False)
             try:
+                prompt = chat_text(engine.tokenizer, [*messages, {"role": "user", "content": text}])  # a refused --system is one line
                 ids = _checked_ids(engine.tokenizer, prompt, limit, f"the conversation with message {n_sent}")
             except UserError as err:
                 if not interactive:

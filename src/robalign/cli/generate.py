@@ -31,7 +31,10 @@ def register(sub) -> None:
     p.add_argument("--adapter", action="append", default=[], help="LoRA adapter directory; repeatable (one engine serves all)")
     p.add_argument("--no-base", action="store_true", help="with --adapter: skip the base model's own completions")
     p.add_argument("--data", required=True, help="JSONL file with a 'prompt' column (other columns are copied)")
-    p.add_argument("--out", required=True, help="output JSONL: one row per (model, prompt)")
+    p.add_argument("--out", required=True, help="output file: JSONL with one row per (model, prompt), or with --format alpaca_eval a JSON list")
+    p.add_argument("--format", choices=["jsonl", "alpaca_eval"], default="jsonl",
+                   help="alpaca_eval: AlpacaEval's model-outputs JSON, [{instruction, output, generator[, dataset]}] "
+                   "(generator: 'base' or the adapter folder's name)")
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--top-p", type=float, default=1.0)
     p.add_argument("--max-tokens", type=int, default=64)
@@ -83,7 +86,16 @@ def run(args) -> int:
     lines = []
     for e in entries:
         for row, comps in zip(rows, outs[(e.name, "data")]):
-            lines.append({**row, "model": args.model, "adapter": e.adapter, "output": comps[0], **({"outputs": comps} if sampling.n > 1 else {})})
-    atomic_write_jsonl(args.out, lines)
+            if args.format == "alpaca_eval":  # AlpacaEval reads instruction/output/generator (dataset when present)
+                lines.append({"instruction": row["prompt"], "output": comps[0], "generator": e.name,
+                              **({"dataset": row["dataset"]} if "dataset" in row else {})})
+            else:
+                lines.append({**row, "model": args.model, "adapter": e.adapter, "output": comps[0], **({"outputs": comps} if sampling.n > 1 else {})})
+    if args.format == "alpaca_eval":
+        from robalign.atomic import atomic_write_json
+
+        atomic_write_json(args.out, lines)
+    else:
+        atomic_write_jsonl(args.out, lines)
     print(f"wrote {len(lines)} completions ({len(entries)} model(s) x {len(rows)} prompts) to {args.out}")
     return 0

@@ -31,8 +31,10 @@ class HFEngine:
         self.peft = None  # a PeftModel wrapping self.base once the first adapter is loaded
         self.adapter_names: dict[str, str] = {}
         self.n_generated = 0
-        self.eos = self.tokenizer.eos_token_id
-        self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos
+        from robalign.eval.prompts import stop_token_ids
+
+        self.eos = stop_token_ids(self.tokenizer, self.base.generation_config)  # every id that ends a turn
+        self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos[0]
         torch.manual_seed(args.seed)
 
     def _select(self, adapter: Optional[str]):
@@ -83,8 +85,9 @@ class HFEngine:
         return results
 
     def _strip(self, ids: list[int]) -> list[int]:
-        """Tokens up to (not including) the first eos; pad after eos is dropped with it."""
-        return ids[: ids.index(self.eos)] if self.eos in ids else ids
+        """Tokens up to (not including) the first stop id; pad after it is dropped with it."""
+        end = next((k for k, t in enumerate(ids) if t in self.eos), len(ids))
+        return ids[:end]
 
     def close(self) -> None:
         self.base = self.peft = None

@@ -18,10 +18,52 @@ def render_chat(tokenizer, prompts: list[str]) -> list[list[int]]:
             f"the tokenizer of {getattr(tokenizer, 'name_or_path', '?')} has no chat template; "
             "expected a chat model (tokenizer_config.json with chat_template)"
         )
-    texts = [tokenizer.apply_chat_template(user_turn(p), add_generation_prompt=True, tokenize=False) for p in prompts]
-    return [tokenizer(t, add_special_tokens=False)["input_ids"] for t in texts]
+    return [render_messages(tokenizer, user_turn(p)) for p in prompts]
+
+
+def chat_text(tokenizer, messages: list[dict]) -> str:
+    """The conversation + generation prompt as text. A template that refuses the conversation
+    (Gemma-2 and Mistral raise on a system message, both on roles that do not alternate) is one
+    line naming the model, not a jinja traceback."""
+    from jinja2.exceptions import TemplateError
+
+    try:
+        return tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+    except TemplateError as err:
+        roles = "/".join(m.get("role", "?") for m in messages)
+        raise UserError(f"the chat template of {getattr(tokenizer, 'name_or_path', '?')} refuses a conversation of roles "
+                        f"{roles}: {err}") from None
+
+
+def render_messages(tokenizer, messages: list[dict]) -> list[int]:
+    """Token ids of `chat_text`, without extra specials: the template writes bos where the family
+    wants one (a tokenizer that adds bos too would give Llama-3, Mistral and Gemma-2 two)."""
+    return tokenizer(chat_text(tokenizer, messages), add_special_tokens=False)["input_ids"]
 
 
 def decode(tokenizer, ids: list[int]) -> str:
     """Completion text: special tokens (eos, pad) removed."""
     return tokenizer.decode(list(ids), skip_special_tokens=True)
+
+
+def stop_token_ids(tokenizer, generation_config=None) -> list[int]:
+    """Every token that ends a reply: the tokenizer's eos and the generation config's eos ids.
+
+    Why both: chat families end a turn with a token that is not the tokenizer's eos (Gemma-2's
+    <end_of_turn> beside <eos>, Phi-3's <|end|> beside <|endoftext|>, Llama-3's <|eot_id|>
+    beside <|end_of_text|>); their generation_config.json lists all of them, and decoding that
+    stops only at the tokenizer's eos runs past the end of the turn. `generation_config` is a
+    transformers GenerationConfig, a model folder, or None (the tokenizer's eos alone)."""
+    ids = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+    if generation_config is not None and not hasattr(generation_config, "eos_token_id"):
+        from transformers import GenerationConfig
+
+        try:
+            generation_config = GenerationConfig.from_pretrained(str(generation_config))
+        except OSError:  # no generation_config.json: the tokenizer's eos decides
+            generation_config = None
+    extra = getattr(generation_config, "eos_token_id", None)
+    for i in extra if isinstance(extra, (list, tuple)) else [extra]:
+        if isinstance(i, int) and i not in ids:
+            ids.append(i)
+    return ids

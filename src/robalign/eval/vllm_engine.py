@@ -50,7 +50,9 @@ class VLLMEngine:
         self.context = self.llm.model_config.max_model_len  # vLLM's own figure; generate() checks against it
         self.lora_enabled = bool(kwargs.get("enable_lora"))
         self.n_generated = 0
-        self.eos = [self.tokenizer.eos_token_id]
+        from robalign.eval.prompts import stop_token_ids
+
+        self.eos = stop_token_ids(self.tokenizer, self.model)  # the turn-end ids of the checkpoint's generation config too
 
     def _lora(self, adapter: Optional[str]):
         if adapter is None:
