@@ -250,10 +250,16 @@ def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = 
             tokenizer.save_pretrained(str(out))
             from robalign.models.card import write_model_card
 
-            write_model_card(out, recipe.model.model_name_or_path, adapter=(out / "adapter_config.json").is_file(),
-                             recipe=resolved_recipe_dict(recipe, training), hub_model_id=getattr(args_obj, "hub_model_id", None))
+            def card(**_):  # robalign's card (TRL's names no local base), also the one push_to_hub uploads
+                write_model_card(out, recipe.model.model_name_or_path, adapter=(out / "adapter_config.json").is_file(),
+                                 recipe=resolved_recipe_dict(recipe, training), hub_model_id=getattr(args_obj, "hub_model_id", None))
+
+            card()
             record_base(out, recipe.model.model_name_or_path)  # inference refuses the adapter on other base weights
             mark_finished(out, trainer.state.global_step)
+            if args_obj.push_to_hub:  # training.push_to_hub / hub_model_id pass through to TRL; the final upload is TRL's
+                trainer.create_model_card = card
+                trainer.push_to_hub(commit_message="robalign: end of training")
             print(f"done: {out}")
     return 0
 

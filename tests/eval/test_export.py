@@ -102,3 +102,55 @@ def test_generate_alpaca_eval_format(test_model_dir, lora_dir, tmp_path):
     assert [r["generator"] for r in rows] == ["base", "base", lora_dir.name, lora_dir.name]
     assert all(set(r) == {"instruction", "output", "generator", "dataset"} and isinstance(r["output"], str) for r in rows)
     assert rows[0]["instruction"] == "Sort: 3 1 2"
+
+
+def test_training_push_to_hub_passes_through_to_trl(test_model_dir, data_dir, tmp_path, monkeypatch, capsys):
+    """training.push_to_hub / hub_model_id reach TRL's Trainer, which uploads the run folder with
+    robalign's model card. Mocked: only the hub API transformers' Trainer calls (no hub here).
+    Offline, the recipe is refused up front with one line (TRL would fail creating the repo)."""
+    from concurrent.futures import Future
+    from pathlib import Path
+
+    import transformers.trainer
+    import yaml
+
+    from robalign.train import main as train_main
+
+    recipe = {
+        "model": {"model_name_or_path": str(test_model_dir)},
+        "data": {"train": {"path": str(data_dir / "prefs_uniform_0.3.jsonl"), "max_samples": 8}},
+        "method": {"name": "preference", "loss_type": "dpo"},
+        "training": {"output_dir": str(tmp_path / "run"), "per_device_train_batch_size": 8, "max_steps": 1, "save_steps": 1,
+                     "report_to": [], "max_length": 64, "push_to_hub": True, "hub_model_id": "me/tiny-dpo"},
+        "peft": {"r": 4, "lora_alpha": 8, "target_modules": "all-linear"},
+    }
+    path = tmp_path / "r.yaml"
+    path.write_text(yaml.safe_dump(recipe))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    assert train_main([str(path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "training.push_to_hub" in err and "HF_HUB_OFFLINE=1" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
+
+    calls = []
+
+    class FakeApi:  # the two calls Trainer makes
+        def create_repo(self, repo_id, **kw):
+            calls.append(("create", repo_id))
+            return type("Url", (), {"repo_id": repo_id})()
+
+        def upload_folder(self, repo_id, folder_path, **kw):
+            files = sorted(p.name for p in Path(folder_path).iterdir())
+            readme = (Path(folder_path) / "README.md").read_text() if (Path(folder_path) / "README.md").exists() else ""
+            calls.append(("upload", repo_id, files, readme))
+            done = Future()
+            done.set_result(None)
+            return done if kw.get("run_as_future") else None
+
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(transformers.trainer, "hf_api", lambda *a, **k: FakeApi())
+    assert train_main([str(path)]) == 0
+    assert calls[0] == ("create", "me/tiny-dpo")
+    final = [c for c in calls if c[0] == "upload"][-1]
+    assert final[1] == "me/tiny-dpo" and {"adapter_config.json", "adapter_model.safetensors", "README.md"} <= set(final[2])
+    assert f"base_model: {test_model_dir.resolve()}" in final[3] and "[None]" not in final[3]

@@ -11,6 +11,7 @@ adapter, `eval_strategy: steps` without eval data dies in `Trainer.__init__`).
 from __future__ import annotations
 
 import math
+import os
 from numbers import Real
 
 from robalign.errors import ConfigError
@@ -111,6 +112,9 @@ def check_training_rules(recipe) -> None:
     if strategy not in ("no", None) and recipe.data.eval is None:
         raise ConfigError(file, "training.eval_strategy", "'no' when the recipe has no data.eval (or add data.eval)", got=repr(strategy))
     _check_reporters(file, t.get("report_to"))
+    if t.get("push_to_hub") and os.environ.get("HF_HUB_OFFLINE") == "1":  # TRL would fail creating the repo, in a traceback
+        raise ConfigError(file, "training.push_to_hub", "false while HF_HUB_OFFLINE=1 (uploading needs the hub; unset HF_HUB_OFFLINE "
+                          "to push, or export later with robalign export --push-to-hub)", got="true")
 
 
 def _check_reporters(file, report_to) -> None:
