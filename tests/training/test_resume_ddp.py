@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from tests.training.conftest import REPO, run_module
+from tests.training.conftest import run_module
 
 RECIPE = """
 model:

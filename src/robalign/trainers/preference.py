@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from accelerate.utils import is_peft_model
 from transformers import TrainerCallback
 from trl import DPOTrainer
-from trl.trainer.dpo_trainer import DataCollatorForPreference, use_adapter
+from trl.trainer.dpo_trainer import use_adapter
 from trl.models.utils import disable_gradient_checkpointing
 
 from robalign.errors import ConfigError
