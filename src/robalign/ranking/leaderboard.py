@@ -371,39 +371,41 @@ def format_markdown(rows: Sequence[dict]) -> str:
 
     With item-level intervals every value carries its 95% interval and ``#`` shows the ranks the
     intervals allow; without them E[S] carries its Monte Carlo s.e. and the header says so.
+    Without elimination (T = 0 only) the elimination and failure-sensitivity columns, which
+    would repeat E[S] and read 0, are left out.
     """
     t = rows[0]["eliminate"] if rows else 2
     if rows and rows[0].get("expected_score_ci") is not None:
-        head = (
-            f"| # (95% range) | model | E[S] T=0 [95% CI] | E[S] T={t} [95% CI] | fail. sens. [95% CI] | P(top) "
-            "| BT [95% CI] | Elo [95% CI] | mean score [95% CI] | mean rank [95% CI] |",
-            "|---:|:---|---:|---:|---:|---:|---:|---:|---:|---:|",
-        )
-        lines = list(head)
-        for r in rows:
-            name = str(r["model"]).replace("|", "\\|")  # a pipe would split the cell
-            ci = r["expected_score_ci"]
-            lines.append(
-                f"| {rank_cell(r)} | {name} | {r['expected_score']:.3f}{_ci(ci['0'], '.2f')} "
-                f"| {r['expected_score_elim']:.3f}{_ci(ci[str(t)], '.2f')} "
-                f"| {r['failure_sensitivity']:+.3f}{_ci(r['failure_sensitivity_ci'], '+.2f')} | {r['p_first_resampled']:.2f} "
-                f"| {r['bt_rating']:.0f}{_ci(r['bt_rating_ci'], '.0f')} | {r['elo']:.0f}{_ci(r['elo_ci'], '.0f')} "
-                f"| {r['mean_score']:.3f}{_ci(r['mean_score_ci'], '.3f')} | {r['mean_rank']:.2f}{_ci(r['mean_rank_ci'], '.2f')} |"
-            )
-        return "\n".join(lines) + "\n"
-    head = (
-        f"| # | model | E[S] (T=0) ± MC s.e. | E[S] (T={t}) | fail. sens. | BT [95% CI, benchmarks resampled] | Elo | mean score | mean rank |",
-        "|---:|:---|---:|---:|---:|---:|---:|---:|---:|",
-    )
-    lines = list(head)
+        cols = [
+            ("# (95% range)", lambda r: rank_cell(r)),
+            ("model", None),
+            ("E[S] T=0 [95% CI]", lambda r: f"{r['expected_score']:.3f}{_ci(r['expected_score_ci']['0'], '.2f')}"),
+            (f"E[S] T={t} [95% CI]", lambda r: f"{r['expected_score_elim']:.3f}{_ci(r['expected_score_ci'][str(t)], '.2f')}"),
+            ("fail. sens. [95% CI]", lambda r: f"{r['failure_sensitivity']:+.3f}{_ci(r['failure_sensitivity_ci'], '+.2f')}"),
+            ("P(top)", lambda r: f"{r['p_first_resampled']:.2f}"),
+            ("BT [95% CI]", lambda r: f"{r['bt_rating']:.0f}{_ci(r['bt_rating_ci'], '.0f')}"),
+            ("Elo [95% CI]", lambda r: f"{r['elo']:.0f}{_ci(r['elo_ci'], '.0f')}"),
+            ("mean score [95% CI]", lambda r: f"{r['mean_score']:.3f}{_ci(r['mean_score_ci'], '.3f')}"),
+            ("mean rank [95% CI]", lambda r: f"{r['mean_rank']:.2f}{_ci(r['mean_rank_ci'], '.2f')}"),
+        ]
+    else:
+        cols = [
+            ("#", lambda r: str(r["rank"])),
+            ("model", None),
+            ("E[S] (T=0) ± MC s.e.", lambda r: f"{r['expected_score']:.3f} ± {r['expected_score_se']:.3f}"),
+            (f"E[S] (T={t})", lambda r: f"{r['expected_score_elim']:.3f}"),
+            ("fail. sens.", lambda r: f"{r['failure_sensitivity']:+.3f}"),
+            ("BT [95% CI, benchmarks resampled]", lambda r: f"{r['bt_rating']:.0f} [{r['bt_ci_low']:.0f}, {r['bt_ci_high']:.0f}]"),
+            ("Elo", lambda r: f"{r['elo']:.0f}"),
+            ("mean score", lambda r: f"{r['mean_score']:.2f}"),
+            ("mean rank", lambda r: f"{r['mean_rank']:.2f}"),
+        ]
+    if t == 0:
+        cols = [c for i, c in enumerate(cols) if i not in (3, 4)]
+    lines = ["| " + " | ".join(h for h, _ in cols) + " |", "|" + "|".join(":---" if h == "model" else "---:" for h, _ in cols) + "|"]
     for r in rows:
         name = str(r["model"]).replace("|", "\\|")  # a pipe would split the cell
-        lines.append(
-            f"| {r['rank']} | {name} | {r['expected_score']:.3f} ± {r['expected_score_se']:.3f} "
-            f"| {r['expected_score_elim']:.3f} | {r['failure_sensitivity']:+.3f} "
-            f"| {r['bt_rating']:.0f} [{r['bt_ci_low']:.0f}, {r['bt_ci_high']:.0f}] | {r['elo']:.0f} "
-            f"| {r['mean_score']:.2f} | {r['mean_rank']:.2f} |"
-        )
+        lines.append("| " + " | ".join(name if f is None else f(r) for _, f in cols) + " |")
     return "\n".join(lines) + "\n"
 
 
