@@ -54,12 +54,12 @@ def _check_template(tokenizer, family):
     assert tokenizer(full, add_special_tokens=False)["input_ids"][: len(prompt)] == prompt
     if family.bos is not None and family.add_bos:  # the template writes bos: the ids must not carry two
         assert prompt[:2] != [tokenizer.bos_token_id] * 2
-    system = [{"role": "system", "content": "Be brief."}, *conv]
+    system = [{"role": "system", "content": "Answer briefly."}, *conv]
     if family.name in ("gemma2", "mistral"):
         with pytest.raises(UserError, match="chat template .* refuses"):
             render_messages(tokenizer, system)
     else:
-        assert "Be brief." in tokenizer.decode(render_messages(tokenizer, system))
+        assert "Answer briefly." in tokenizer.decode(render_messages(tokenizer, system))
 
 
 @pytest.mark.parametrize("arch", ARCHS)
