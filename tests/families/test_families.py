@@ -3,8 +3,8 @@
 Per family: the chat template's conventions, LoRA DPO + LCPO under the embedding attack (2
 steps), HF+PEFT greedy against vLLM with the trained adapter and with a random-B adapter (which
 must change the outputs: the trained one hardly moves a random model), `attack-eval` on a
-handful of prompts, `export --merge` loaded by transformers (equal to HF+PEFT) and by vLLM.
-One vLLM engine per family on the base (LoRA on), one on the merged model; the families
+handful of prompts, `export --merge` loaded by transformers (equal to HF+PEFT) and, for llama, by vLLM.
+One vLLM engine per family on the base (LoRA on), and for llama one on the merged model; the families
 differ exactly where pipelines break (see robalign.models.families), so none shares an engine.
 """
 
@@ -132,12 +132,15 @@ def test_family_whole_path(arch, tmp_path, data_dir):
     print(f"{arch}: vLLM vs HF+PEFT greedy matches {match} of {n}")
     assert all(v >= n - 1 for v in match.values()), match  # tolerance as in tests/eval/test_vllm.py
 
-    engine = VLLMEngine(str(merged), EngineArgs(backend="vllm", dtype="float32"))
-    try:
-        merged_out = engine.generate(ids, s)
-    finally:
-        engine.close()
-    assert sum(a == b for a, b in zip(merged_out, ref["trained"])) >= n - 1
+    if arch == "llama":
+        # vLLM on the merged export: one family suffices (transformers checks every family's merge above;
+        # a second engine per family would cost ~40-100 s each, against make test's 15-minute budget)
+        engine = VLLMEngine(str(merged), EngineArgs(backend="vllm", dtype="float32"))
+        try:
+            merged_out = engine.generate(ids, s)
+        finally:
+            engine.close()
+        assert sum(a == b for a, b in zip(merged_out, ref["trained"])) >= n - 1
 
     # attack-eval on a handful of prompts, on the base + trained adapter
     report = tmp_path / "attack.json"
