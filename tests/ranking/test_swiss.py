@@ -18,6 +18,18 @@ def loop_summary(scores: np.ndarray, rounds, eliminate: int, pairing: str, n: in
     return pts.mean(0), pts.std(0, ddof=1) / np.sqrt(n), pts
 
 
+def assert_matches_loop(res, mean, se, pts) -> None:
+    """The simulator agrees with plain-loop tournaments: E[S] (z < 4) and the whole final-points
+    distribution, not only its mean (every points level within 4.5 binomial s.d.)."""
+    z = np.abs(res.expected_score - mean) / np.sqrt(res.std_error**2 + se**2 + 1e-12)
+    assert z.max() < 4, (res.expected_score, mean, z)
+    n_loop = pts.shape[0]
+    for p in range(res.n_rounds + 1):
+        loop_p = (pts == p).mean(0)
+        sd = np.sqrt(res.points_probs[:, p] * (1 - res.points_probs[:, p]) / n_loop + 1e-12)
+        assert np.all(np.abs(res.points_probs[:, p] - loop_p) < 4.5 * sd + 1e-9), (p, res.points_probs[:, p], loop_p)
+
+
 def random_case(n_models: int, n_bench: int, seed: int, with_ties: bool):
     rng = np.random.default_rng(seed)
     if with_ties:  # few distinct values: many exact ties, exercising the coin flips
@@ -37,13 +49,7 @@ def test_matches_loop_oracle_in_distribution(pairing, eliminate, n_models, with_
     res = swiss_tournament(scores, rounds, n_sims=N_SIMS, eliminate=eliminate, pairing=pairing, seed=1)
     n_loop = 3_000
     mean, se, pts = loop_summary(scores, rounds, eliminate, pairing, n_loop, seed=2)
-    z = np.abs(res.expected_score - mean) / np.sqrt(res.std_error**2 + se**2 + 1e-12)
-    assert z.max() < 4, (res.expected_score, mean, z)
-    # the whole final-points distribution, not only its mean
-    for p in range(len(rounds) + 1):
-        loop_p = (pts == p).mean(0)
-        sd = np.sqrt(res.points_probs[:, p] * (1 - res.points_probs[:, p]) / n_loop + 1e-12)
-        assert np.all(np.abs(res.points_probs[:, p] - loop_p) < 4.5 * sd + 1e-9), (p, res.points_probs[:, p], loop_p)
+    assert_matches_loop(res, mean, se, pts)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -96,12 +102,7 @@ def test_reference_exact_matches_the_published_loop(n_models, eliminate, with_ti
     assert res.n_active == field and res.reference_exact
     n_loop = 4_000
     mean, se, pts = loop_summary(scores, rounds, eliminate, "reference", n_loop, seed=6, published=True)
-    z = np.abs(res.expected_score - mean) / np.sqrt(res.std_error**2 + se**2 + 1e-12)
-    assert z.max() < 4, (res.expected_score, mean, z)
-    for p in range(len(rounds) + 1):
-        loop_p = (pts == p).mean(0)
-        sd = np.sqrt(res.points_probs[:, p] * (1 - res.points_probs[:, p]) / n_loop + 1e-12)
-        assert np.all(np.abs(res.points_probs[:, p] - loop_p) < 4.5 * sd + 1e-9), (p, res.points_probs[:, p], loop_p)
+    assert_matches_loop(res, mean, se, pts)
     # the played-matches count stays consistent: every point is a won match ("reference" pairing)
     assert np.all(res.expected_score <= res.expected_matches + 1e-12)
 
