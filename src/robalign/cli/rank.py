@@ -244,6 +244,7 @@ def run(args) -> int:
         headline,
         leaderboard_agreement,
         field_sizes,
+        max_eliminate,
         resolve_rounds,
         rules_note,
         uncertainty_document,
@@ -280,7 +281,7 @@ def run(args) -> int:
         args.pairing = "reference" if args.reference_exact else DEFAULT_PAIRING
     if args.reference_exact and args.pairing != "reference":
         raise UserError(f"--reference-exact reproduces the paper's loop, which pairs as 'reference'; got --pairing {args.pairing}")
-    max_t = len(models) - 1 if args.reference_exact else len(models) - 2
+    max_t = max_eliminate(len(models), args.reference_exact)
     eliminate = min(2, len(models) - 2) if args.eliminate is None else args.eliminate
     if not 0 <= eliminate <= max_t:
         raise UserError(f"--eliminate {eliminate} does not fit {len(models)} models; expected 0..{max_t}")

@@ -155,7 +155,9 @@ def run_tournament(
     out = Path(cfg.output_dir)
     entries = resolve_models(cfg, file)
     check_models(entries, file)
-    max_t = len(entries) - (1 if cfg.ranking.reference_exact else 2)
+    from robalign.ranking.swiss import max_eliminate
+
+    max_t = max_eliminate(len(entries), cfg.ranking.reference_exact)
     too_big = [t for t in cfg.ranking.eliminate if t > max_t]
     if too_big:  # checked before any generation: the ranking would refuse it at the very end
         from robalign.errors import ConfigError

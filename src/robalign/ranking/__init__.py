@@ -39,7 +39,7 @@ from robalign.ranking.uncertainty import (
     separable_groups,
     summarise,
 )
-from robalign.ranking.swiss import PAIRINGS, SwissResult, failure_sensitivity, field_sizes, rules_note, swiss_tournament
+from robalign.ranking.swiss import PAIRINGS, SwissResult, failure_sensitivity, field_sizes, max_eliminate, rules_note, swiss_tournament
 
 __all__ = [
     "DEFAULT_PAIRING",
@@ -72,6 +72,7 @@ __all__ = [
     "format_markdown",
     "kendall_tau",
     "leaderboard_agreement",
+    "max_eliminate",
     "mean_rank",
     "mean_score",
     "pairwise_counts",

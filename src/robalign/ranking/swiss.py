@@ -97,6 +97,12 @@ class SwissResult:
         return self.rank_probs @ np.arange(1, self.rank_probs.shape[1] + 1)
 
 
+def max_eliminate(n_models: int, reference_exact: bool = False) -> int:
+    """The largest T a field of ``n_models`` allows: two must stay to play (with ``reference_exact``,
+    the published loop's rules, one must be left to play round 2)."""
+    return n_models - (1 if reference_exact else 2)
+
+
 def field_sizes(
     n_models: int, n_rounds: int, eliminate: int, *, reference_exact: bool = False
 ) -> tuple[tuple[int, ...], tuple[int, ...]]:
@@ -308,7 +314,7 @@ def swiss_tournament(
         raise UserError(f"pairing must be one of {', '.join(repr(p) for p in PAIRINGS)}; got {pairing!r}")
     if reference_exact and pairing != "reference":
         raise UserError(f"reference_exact reproduces the paper's loop, which pairs as 'reference'; got pairing={pairing!r}")
-    max_t = n_models - 1 if reference_exact else n_models - 2
+    max_t = max_eliminate(n_models, reference_exact)
     if eliminate > max_t:
         why = "at least 1 must play round 2" if reference_exact else "at least 2 must stay to play"
         raise UserError(f"eliminate={eliminate} is too large for {n_models} models; expected 0..{max_t} ({why})")
