@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     data = datasets.load_dataset("json", data_files=str(prefs), split="train").select(range(args.batch))
     data = to_conversational(data.remove_columns([c for c in data.column_names if c not in ("prompt", "chosen", "rejected")]))
     variants = {(lt, lc): build(lt, lc, model_dir, data, tmp / f"{lt}{lc}", args.batch) for lt in ("dpo", "simpo") for lc in (False, True)}
-    for key, (t, inputs) in variants.items():  # warm-up
+    for t, inputs in variants.values():  # warm-up
         for _ in range(3):
             step(t, inputs)
     times = {k: [] for k in variants}

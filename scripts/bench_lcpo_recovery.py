@@ -133,6 +133,15 @@ def em_table(kinds, rates) -> list[dict]:
     return out
 
 
+def _mean(rs: list[dict], k: str) -> float | None:
+    """Mean of `k` over seeds; None when any seed has no value (e.g. no flipped pairs)."""
+    return sum(r[k] for r in rs) / len(rs) if all(r[k] is not None for r in rs) else None
+
+
+def _fmt(v: float | None, w: int) -> str:
+    return f"{v:{w}.3f}" if v is not None else " " * (w - 1) + "-"
+
+
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="30%% uniform noise only, 1 seed, fewer steps")
@@ -173,10 +182,9 @@ def main(argv=None) -> int:
                 rs = [run_one(Path(args.out) / f"{kind}{rate}-{variant.replace(' ', '_').replace('/', '_')}-s{s}", kind, rate, variant, s,
                               steps, args.extra) for s in range(args.first_seed, args.first_seed + seeds)]
                 results += rs
-                mean = lambda k: (sum(r[k] for r in rs) / len(rs)) if all(r[k] is not None for r in rs) else None  # noqa: E731
-                fmt = lambda v, w: f"{v:{w}.3f}" if v is not None else " " * (w - 1) + "-"  # noqa: E731
-                print(f"{kind:8s} {rate:5.1f} {variant:28s} {fmt(mean('eta'), 6)} {fmt(mean('auc'), 6)} {fmt(mean('clean_acc'), 9)} "
-                      f"{fmt(mean('greedy'), 7)}", flush=True)
+                means = [_mean(rs, k) for k in ("eta", "auc", "clean_acc", "greedy")]
+                print(f"{kind:8s} {rate:5.1f} {variant:28s} {_fmt(means[0], 6)} {_fmt(means[1], 6)} {_fmt(means[2], 9)} "
+                      f"{_fmt(means[3], 7)}", flush=True)
     from robalign.atomic import atomic_write_jsonl
 
     atomic_write_jsonl(Path(args.out) / "results.jsonl", results)

@@ -92,7 +92,7 @@ def test_benchmarks_are_held_out_of_training_data():
 
 def test_safety_set_shape():
     splits = synthetic.safety_rows(0)
-    for split, rows in splits.items():
+    for rows in splits.values():
         kinds = {r["kind"] for r in rows}
         assert kinds == {"harmful", "benign"}
         harmful = [r for r in rows if r["kind"] == "harmful"]
