@@ -215,7 +215,7 @@ def main(argv=None) -> int:
     for kind in kinds:
         if 0.3 in rates and "lcpo" in arms and "dpo_noisy" in arms and clean_g is not None:
             noisy_g = _stats([r["greedy"] for r in by(kind, 0.3, "dpo_noisy")])[0]
-            lcpo_g, lcpo_sd = _stats([r["greedy"] for r in by(kind, 0.3, "lcpo")])
+            lcpo_g = _stats([r["greedy"] for r in by(kind, 0.3, "lcpo")])[0]
             gap = clean_g - noisy_g
             rec = (lcpo_g - noisy_g) / gap if gap > 0 else float("nan")
             print(f"  {kind} 0.3: clean {clean_g:.3f}, noisy DPO {noisy_g:.3f}, LCPO {lcpo_g:.3f}: recovers {rec:.2f} of the gap "

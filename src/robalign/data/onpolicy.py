@@ -23,9 +23,6 @@ from robalign.data.noise import draw_flips
 from robalign.data.tasks import answer_closeness
 from robalign.data.verifiers import normalise, verify
 
-#: Where a pair's chosen answer came from.
-CHOSEN_SOURCES = ("sample", "reference")
-
 
 @dataclass(frozen=True)
 class PromptSamples:
