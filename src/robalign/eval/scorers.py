@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from robalign.data.tasks import FAMILIES
 from robalign.data.verifiers import exact_match, numeric_match, regex_match, verify
 from robalign.errors import UserError
-from robalign.eval.refusal import is_refusal, leaks
+from robalign.data.refusal import is_refusal, leaks
 
 
 @dataclass
