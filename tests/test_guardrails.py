@@ -50,7 +50,8 @@ def test_each_ignored_import_is_a_current_violation(tmp_path):
     for c in contracts:
         for imp in c.get("ignore_imports", []):
             importer, imported = (s.strip() for s in imp.split("->"))
-            if not graph.direct_import_exists(importer=importer, imported=imported):
+            present = importer in graph.modules and imported in graph.modules
+            if not (present and graph.direct_import_exists(importer=importer, imported=imported)):
                 warnings.warn(f"pyproject.toml, contract {c['name']!r}: ignore_imports lists {imp}, which "
                               "nothing imports any more: delete the line", stacklevel=1)
     for c in contracts:
