@@ -3,7 +3,7 @@
 
 Each benchmark prints its own side-by-side measurements (ratios measured in one run); this
 runner only records the command, the machine, the wall time and the printed tables, so a
-figure quoted in the README can be traced to the command that produced it.
+figure quoted in the README or docs/experiments.md can be traced to the command that produced it.
 `--quick` passes `--quick` to every benchmark (smaller sizes, same code paths).
 """
 

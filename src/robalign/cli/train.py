@@ -9,7 +9,7 @@ Otherwise the recipe's `launch:` block becomes the launcher's command line:
 
 The literal `accelerate launch recipes/x.yaml` would run the YAML file as Python; recipes
 carry a `#!/usr/bin/env -S python -m robalign.train` first line so that
-`accelerate launch --no_python recipes/x.yaml` works (see README).
+`accelerate launch --no_python recipes/x.yaml` works (docs/training.md, "Training").
 """
 
 from __future__ import annotations
