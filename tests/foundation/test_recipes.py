@@ -90,6 +90,7 @@ def test_validate_ok(recipe_file, capsys):
         ({"method__loss_type": "rdpo"}, "method.loss_type", "which LCPO learns instead"),
         ({"training__cpo_alpha": 1.0}, "training.cpo_alpha", "no such setting for loss_type 'dpo': it applies to cpo and simpo only"),
         ({"training__simpo_gamma": 0.5}, "training.simpo_gamma", "applies to simpo only"),
+        ({"method__loss_type": "simpo", "training__rpo_alpha": 1.0}, "training.rpo_alpha", "applies to dpo and ipo and cdpo and rdpo only"),
         ({"training__label_smoothing": 0.1}, "training.label_smoothing", "applies to cdpo and rdpo only"),
     ],
 )

@@ -48,6 +48,23 @@ def test_dpo_family_matches_trl_dpotrainer(test_model_dir, tmp_path, pref_datase
     assert our_loss == pytest.approx(trl_loss, abs=1e-5)
 
 
+@pytest.mark.parametrize("ours,trl_name", [("dpo", "sigmoid"), ("ipo", "ipo")])
+def test_rpo_alpha_matches_trl_sft_loss_weight(test_model_dir, tmp_path, pref_dataset, ours, trl_name):
+    """rpo_alpha is TRL 1.x's loss_type [<loss>, sft] with loss_weights [1, rpo_alpha]: the same number."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import DPOConfig, DPOTrainer
+
+    trl = DPOTrainer(model=perturbed_model(test_model_dir), ref_model=AutoModelForCausalLM.from_pretrained(test_model_dir),
+                     args=DPOConfig(**base_args(tmp_path / "trl", beta=0.5, loss_type=[trl_name, "sft"], loss_weights=[1.0, 0.7])),
+                     train_dataset=pref_dataset, processing_class=AutoTokenizer.from_pretrained(test_model_dir))
+    mine = _ours(test_model_dir, tmp_path, pref_dataset, ours, rpo_alpha=0.7)
+    plain = _ours(test_model_dir, tmp_path, pref_dataset, ours)
+    trl_loss, _ = _loss(trl)
+    our_loss, _ = _loss(mine)
+    assert our_loss == pytest.approx(trl_loss, abs=1e-5)
+    assert our_loss - _loss(plain)[0] > 0.1  # the NLL term is really there
+
+
 @pytest.mark.parametrize("ours,cpo_alpha", [("simpo", 0.0), ("simpo", 1.0), ("cpo", 1.0), ("cpo", None)])
 def test_simpo_and_cpo_match_trl_cpotrainer(test_model_dir, tmp_path, pref_dataset, ours, cpo_alpha):
     from transformers import AutoTokenizer
@@ -123,6 +140,25 @@ def test_lcpo_reweight_weights_the_cpo_nll_term(test_model_dir, tmp_path, pref_d
         weighted = (w * base_loss("cpo", cl, rl, beta=0.1)).mean() + cpo_nll(cl, nc, w)
         unweighted = (w * base_loss("cpo", cl, rl, beta=0.1)).mean() + cpo_nll(cl, nc)
     assert w.min() < 0.9  # some pairs are suspected flips, so the two readings differ
+    assert loss == pytest.approx(weighted.item(), abs=1e-5)
+    assert abs(weighted.item() - unweighted.item()) > 1e-3
+
+
+def test_lcpo_weights_the_rpo_nll_term(test_model_dir, tmp_path, pref_dataset):
+    """dpo + rpo_alpha under LCPO: the posterior comes from the DPO link alone and the NLL term is w-weighted."""
+    from robalign.losses import base_loss, cpo_nll, preference_logits
+
+    trainer = _ours(test_model_dir, tmp_path, pref_dataset, "dpo", "lcpo", beta=0.5, rpo_alpha=0.7,
+                    lcpo={"eta_0": 0.6, "posterior": "implicit", "m_step": "reweight", "update": False})
+    loss, batch = _loss(trainer)
+    with torch.no_grad():
+        pol = trainer.policy_logps(trainer.model, batch)
+        cl, rl, nc = pol["chosen_logps"], pol["rejected_logps"], pol["chosen_lengths"]
+        ref_c, ref_r = trainer.reference_logps(batch)
+        link = preference_logits("dpo", cl, rl, ref_c, ref_r, beta=0.5)
+        w = torch.sigmoid(link + math.log(0.6 / 0.4))
+        pref = (w * base_loss("dpo", cl, rl, ref_c, ref_r, beta=0.5)).mean()
+        weighted, unweighted = pref + 0.7 * cpo_nll(cl, nc, w), pref + 0.7 * cpo_nll(cl, nc)
     assert loss == pytest.approx(weighted.item(), abs=1e-5)
     assert abs(weighted.item() - unweighted.item()) > 1e-3
 

@@ -23,6 +23,7 @@ from robalign.errors import ConfigError
 EXTRA_TRAINING_KEYS: dict[str, typing.Any] = {
     "simpo_gamma": float,  # SimPO target margin (CPOConfig name)
     "cpo_alpha": float,  # weight of CPO's NLL term (CPOConfig name)
+    "rpo_alpha": float,  # weight of RPO's NLL term (TRL 0.x DPOConfig name)
 }
 
 

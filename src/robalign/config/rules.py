@@ -31,6 +31,7 @@ LOSS_ONLY_KEYS = {
     "label_smoothing": ("cdpo", "rdpo"),  # their fixed flip rate eps
     "simpo_gamma": ("simpo",),
     "cpo_alpha": ("cpo", "simpo"),  # the NLL term TRL's CPOTrainer adds to both
+    "rpo_alpha": ("dpo", "ipo", "cdpo", "rdpo"),  # the same NLL term beside a reference-based loss (RPO)
 }
 
 _AT_LEAST_ONE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",

@@ -20,7 +20,8 @@ LCPO (see robalign.losses.lcpo and robalign.noise): the posterior w of each pair
   exactly eta_0), then the policy's own margins are used online.
 and the M-step is `soft_label` (the paper's BCE(z, w)) or `reweight` (w * base loss). For cpo and
 simpo with a `cpo_alpha` NLL term, z is the link of the whole per-pair loss (NLL included), and
-under `reweight` the NLL term of each pair is weighted by its w as well.
+under `reweight` the NLL term of each pair is weighted by its w as well. dpo/ipo/cdpo/rdpo with
+`rpo_alpha` (RPO) add the same NLL term beside the loss, outside the link, weighted by w under LCPO.
 eta is updated once per optimizer step from the mean w over the global batch. Setting the
 environment variable ROBALIGN_LCPO_TRACE=DIR makes every rank append its eta after every step
 to DIR/eta_rank<i>.jsonl (a debugging aid; the multi-process test reads it).
@@ -122,6 +123,8 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
         self.gamma = float(getattr(self.args, "simpo_gamma", 0.0)) if self.loss_type == "simpo" else 0.0
         resolve = getattr(self.args, "resolved_cpo_alpha", None)  # PreferenceConfig; a plain DPOConfig has no NLL term
         self.cpo_alpha = resolve(self.loss_type) if resolve is not None else 0.0
+        resolve = getattr(self.args, "resolved_rpo_alpha", None)
+        self.rpo_alpha = resolve(self.loss_type) if resolve is not None else 0.0
         self._diag = defaultdict(list)  # (w, flipped) since the last log, for lcpo/weight_auc
         self._clean = torch.zeros(2, dtype=torch.float64)  # eval: (correct, total) vs the true labels
         self.lcpo = None
@@ -280,9 +283,12 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
         else:
             per_example = base
         loss = per_example.mean()
-        if nll_in_loss:
+        nll_weight = self.cpo_alpha if nll_in_loss else self.rpo_alpha
+        if nll_weight:
+            # RPO's term stays outside the link under LCPO (the posterior judges the preference label,
+            # not the NLL); under either M-step a pair believed flipped is weighted down in it by w.
             nll = cpo_nll(cl, nc, w)
-            loss = loss + self.cpo_alpha * nll
+            loss = loss + nll_weight * nll
             self._metrics[mode]["nll_loss"].append(self.accelerator.gather(nll.detach()).mean().item())
         self._log_pair_metrics(mode, cl, rl, ref_c, ref_r, z, inputs)
         if return_outputs:
