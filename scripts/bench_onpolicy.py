@@ -56,7 +56,7 @@ def _run(cmd: list[str]) -> subprocess.CompletedProcess:
     return proc
 
 
-def make_pairs(work: Path, samples: int, n_prompts: int | None) -> tuple[Path, Path, dict]:
+def make_pairs(work: Path, samples: int, n_prompts: int | None, pairs_per_prompt: int = 1) -> tuple[Path, Path, dict]:
     """Clean on-policy pairs of the SFT model, split by prompt into train (9/10) and held-out eval (1/10)."""
     from robalign.atomic import atomic_write_jsonl
 
@@ -70,11 +70,12 @@ def make_pairs(work: Path, samples: int, n_prompts: int | None) -> tuple[Path, P
     t = time.perf_counter()
     _run([sys.executable, "-m", "robalign", "data", "on-policy", "--model", "runs/tiny/sft", "--prompts", str(prompts),
           "--bench", "artifacts/data/bench", "--samples", str(samples), "--temperature", "1.0", "--max-tokens", "24",
-          "--cache", str(REPO / "artifacts/data/onpolicy.cache"), "--out", str(clean)])
+          "--pairs-per-prompt", str(pairs_per_prompt), "--cache", str(REPO / "artifacts/data/onpolicy.cache"), "--out", str(clean)])
     info = json.loads(Path(f"{clean}.info.json").read_text())
     info["seconds"] = time.perf_counter() - t
     pairs = [json.loads(x) for x in clean.read_text().splitlines()]
-    held = {p["prompt"] for i, p in enumerate(pairs) if i % 10 == 9}
+    order = list(dict.fromkeys(p["prompt"] for p in pairs))  # every tenth prompt, whatever its number of pairs
+    held = {q for i, q in enumerate(order) if i % 10 == 9}
     train, evals = work / "train_clean.jsonl", work / "eval_clean.jsonl"
     atomic_write_jsonl(train, [p for p in pairs if p["prompt"] not in held])
     atomic_write_jsonl(evals, [p for p in pairs if p["prompt"] in held])
@@ -137,6 +138,7 @@ def main(argv=None) -> int:
     p.add_argument("--seeds", type=int, default=None)
     p.add_argument("--arms", default=None, help="comma-separated subset of: " + ", ".join(ARMS))
     p.add_argument("--samples", type=int, default=8)
+    p.add_argument("--pairs-per-prompt", type=int, default=1, help="pairs per prompt, each against a different wrong sample")
     p.add_argument("--prompts", type=int, default=None, help="use the first N prompts of artifacts/data/prompts.jsonl")
     p.add_argument("--no-annotators", action="store_true")
     p.add_argument("--set", dest="extra", action="append", default=[], help="extra recipe override for every run")
@@ -152,7 +154,7 @@ def main(argv=None) -> int:
     work = Path(args.out)
     work.mkdir(parents=True, exist_ok=True)
     t0 = time.perf_counter()
-    train, evals, info = make_pairs(work, args.samples, args.prompts)
+    train, evals, info = make_pairs(work, args.samples, args.prompts, args.pairs_per_prompt)
     n_train = len(train.read_text().splitlines())
     print(f"on-policy pairs of runs/tiny/sft: {info['prompts']} prompts x {args.samples} samples, sample accuracy "
           f"{info['sample_accuracy']:.3f}, {info['pairs']} pairs ({info['chosen_from_reference']} chosen from the reference); "
