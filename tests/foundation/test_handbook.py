@@ -65,10 +65,18 @@ def test_trl_loss_types_map(tmp_path, test_model_dir, loss, extra, expected):
     assert load_recipe(str(f)).method.loss_type == expected
 
 
+def test_trl_sft_loss_weight_is_rpo_alpha(tmp_path, test_model_dir):
+    from robalign.config import load_recipe
+
+    recipe = load_recipe(str(_flat(tmp_path, test_model_dir, loss_type=["sigmoid", "sft"], loss_weights=[1.0, 0.5])))
+    assert recipe.method.loss_type == "dpo" and recipe.training["rpo_alpha"] == 0.5
+
+
 @pytest.mark.parametrize(
     "over,key,needle",
     [
         ({"loss_type": "hinge"}, "loss_type", "sigmoid (-> dpo), ipo (-> ipo), robust (-> rdpo)"),
+        ({"loss_type": ["sigmoid", "sft"], "loss_weights": [2.0, 1.0]}, "loss_weights", "[1.0, a] beside loss_type [sigmoid, sft]"),
         ({"chat_template": "{{ x }}"}, "chat_template", "the tokenizer's own chat template"),
         ({"load_in_4bit": True}, "load_in_4bit", "quantised training is not implemented"),
         ({"preprocessing_num_workers": 12}, "preprocessing_num_workers", "robalign convert"),

@@ -96,6 +96,8 @@ def from_flat(raw: dict, file: str | None, drop_inert: bool = False, dropped: li
         recipe["method"]["name"] = "preference"
         loss = "sigmoid" if loss is None else loss
         if isinstance(loss, list):  # TRL >= 1.x: a list of losses (MPO); one base loss per run here
+            loss = _rpo_pair(loss, rest, file)
+        if isinstance(loss, list):
             if len(loss) != 1:
                 raise ConfigError(file, "loss_type", "one loss (robalign trains one base loss per run)", got=repr(loss))
             loss = loss[0]
@@ -108,6 +110,17 @@ def from_flat(raw: dict, file: str | None, drop_inert: bool = False, dropped: li
         recipe["method"]["loss_type"] = mapped
     recipe["training"] = rest  # every other key is a TRL trainer field: load_recipe checks it against the TRL config
     return {k: v for k, v in recipe.items() if v != {} or k in ("model", "training")}
+
+
+def _rpo_pair(loss: list, rest: dict, file: str | None):
+    """TRL 1.x's RPO spelling, loss_type [<loss>, sft] with loss_weights [1, a], is robalign's <loss> with rpo_alpha a."""
+    if len(loss) != 2 or loss[1] != "sft":
+        return loss
+    weights = rest.pop("loss_weights", None) or [1.0, 1.0]
+    if len(weights) != 2 or float(weights[0]) != 1.0:
+        raise ConfigError(file, "loss_weights", f"[1.0, a] beside loss_type [{loss[0]}, sft] (robalign's rpo_alpha is a)", got=repr(weights))
+    rest["rpo_alpha"] = float(weights[1])
+    return [loss[0]]
 
 
 def _data(rest: dict, file: str | None) -> dict:
