@@ -35,10 +35,10 @@ def small_model_and_adapter(root: Path) -> tuple[Path, Path]:
     if not (adapter / "adapter_config.json").is_file():
         import torch
         from peft import LoraConfig, get_peft_model
-        from transformers import AutoModelForCausalLM
+        from robalign.models.loading import load_causal_lm
 
         torch.manual_seed(0)
-        base = AutoModelForCausalLM.from_pretrained(model)
+        base = load_causal_lm(model, dtype="float32", device="cpu")
         cfg = LoraConfig(r=8, lora_alpha=16, init_lora_weights=False,
                          target_modules=["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"])
         get_peft_model(base, cfg).save_pretrained(adapter)
@@ -73,7 +73,7 @@ def main() -> None:
     max_tokens = args.max_tokens or (32 if args.quick else 64)
 
     from robalign.eval.engines import EngineArgs, make_engine
-    from robalign.eval.prompts import render_chat
+    from robalign.models.chat import render_chat
     from robalign.eval.sampling import SamplingArgs
 
     model, adapter = small_model_and_adapter(Path(args.models_dir))

@@ -96,13 +96,12 @@ def run_one(out: Path, kind: str, rate: float, variant: str, seed: int, steps: i
 def em_table(kinds, rates) -> list[dict]:
     """eta fitted by EM on the SFT model's raw margins (the `reference` posterior at step 0), no training."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    from robalign.models.loading import load_causal_lm, load_tokenizer
     from robalign.noise import fit_reliability, weight_auc
 
     model_dir = REPO / "runs/tiny/sft"
-    tok = AutoTokenizer.from_pretrained(model_dir)
-    model = AutoModelForCausalLM.from_pretrained(model_dir).eval()
+    tok = load_tokenizer(model_dir)
+    model = load_causal_lm(model_dir, dtype="float32", device="cpu")
     out = []
     for kind in kinds:
         for rate in rates:

@@ -78,12 +78,12 @@ def vllm_engine(test_model_dir):
 
     Starting vLLM costs ~40-80 s on CPU, so every vLLM test shares this engine. It serves the
     base model and any LoRA adapter of the test model (rank <= 16): pass the adapter path to
-    ``vllm_engine.generate(prompt_ids, sampling, adapter=path)`` (see robalign.eval.vllm_engine;
-    ``vllm_engine.tokenizer`` and ``robalign.eval.prompts.render_chat`` build the prompt ids).
+    ``vllm_engine.generate(prompt_ids, sampling, adapter=path)`` (see robalign.eval.engines.vllm;
+    ``vllm_engine.tokenizer`` and ``robalign.models.chat.render_chat`` build the prompt ids).
     Mark tests using it ``@pytest.mark.vllm``. Closed at the end of the session.
     """
     from robalign.eval.engines import EngineArgs
-    from robalign.eval.vllm_engine import VLLMEngine
+    from robalign.eval.engines.vllm import VLLMEngine
 
     engine = VLLMEngine(str(test_model_dir), EngineArgs(backend="vllm", dtype="float32", max_lora_rank=16))
     yield engine

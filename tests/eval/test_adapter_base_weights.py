@@ -123,7 +123,7 @@ def test_generate_works_on_the_right_base(recorded, other, data_dir, tmp_path):
 
 
 def test_without_a_record_adapter_config_base_is_fingerprinted(unrecorded, test_model_dir, other, other_copy):
-    from robalign.eval.adapters import check_adapter
+    from robalign.models.adapters import check_adapter
 
     assert json.loads((unrecorded / "adapter_config.json").read_text())["base_model_name_or_path"] == str(other)
     with pytest.raises(UserError, match=rf"trained on base {other} \(fingerprint [0-9a-f]{{12}}\.\.\), but {test_model_dir} has different"):
@@ -138,7 +138,7 @@ def test_without_a_record_adapter_config_base_is_fingerprinted(unrecorded, test_
 
 
 def test_a_base_overwritten_after_training_is_named(other, test_model_dir, tmp_path):
-    from robalign.eval.adapters import check_adapter
+    from robalign.models.adapters import check_adapter
     from robalign.models.fingerprint import record_base
 
     base = Path(shutil.copytree(other, tmp_path / "base"))
@@ -151,7 +151,7 @@ def test_a_base_overwritten_after_training_is_named(other, test_model_dir, tmp_p
 
 def test_serve_attack_eval_and_tournament_refuse_it_before_any_engine(recorded, test_model_dir, other, data_dir, tmp_path, capsys):
     from robalign.cli.main import main
-    from robalign.eval.inference import load_for_inference
+    from robalign.models.loading import load_for_inference
 
     r = _robalign("serve", "--model", test_model_dir, "--adapter", f"x={recorded}", "--print-command")
     assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1 and "has different weights" in r.stderr

@@ -12,14 +12,14 @@ from robalign.errors import ConfigError, UserError
 
 
 def test_adapter_check_accepts_its_base(lora_dir, test_model_dir):
-    from robalign.eval.adapters import check_adapter
+    from robalign.models.adapters import check_adapter
 
     cfg = check_adapter(lora_dir, test_model_dir)
     assert cfg["r"] == 8
 
 
 def test_full_model_given_as_adapter_is_one_clear_line(test_model_dir):
-    from robalign.eval.adapters import check_adapter
+    from robalign.models.adapters import check_adapter
 
     with pytest.raises(UserError) as err:
         check_adapter(test_model_dir, test_model_dir)
@@ -28,7 +28,7 @@ def test_full_model_given_as_adapter_is_one_clear_line(test_model_dir):
 
 
 def test_adapter_of_another_base_is_refused(other_base_lora_dir, test_model_dir):
-    from robalign.eval.adapters import check_adapter
+    from robalign.models.adapters import check_adapter
 
     with pytest.raises(UserError, match="trained for a different base model") as err:
         check_adapter(other_base_lora_dir, test_model_dir)
@@ -36,7 +36,7 @@ def test_adapter_of_another_base_is_refused(other_base_lora_dir, test_model_dir)
 
 
 def test_vllm_rank_rounding():
-    from robalign.eval.adapters import vllm_max_lora_rank
+    from robalign.models.adapters import vllm_max_lora_rank
 
     assert [vllm_max_lora_rank([r]) for r in (1, 4, 8, 9, 64)] == [1, 8, 8, 16, 64]
     with pytest.raises(UserError):

@@ -26,8 +26,8 @@ def test_merged_export_generates_as_hf_peft(exported, lora_dir, test_model_dir, 
     from transformers import AutoTokenizer
 
     from robalign.eval.engines import EngineArgs
-    from robalign.eval.hf_engine import HFEngine
-    from robalign.eval.prompts import render_chat
+    from robalign.eval.engines.hf import HFEngine
+    from robalign.models.chat import render_chat
     from robalign.eval.sampling import SamplingArgs
 
     for f in ("config.json", "model.safetensors", "generation_config.json", "tokenizer_config.json", "README.md"):

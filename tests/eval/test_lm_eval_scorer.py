@@ -37,8 +37,8 @@ def test_lm_eval_task_is_a_tournament_benchmark(tmp_path, test_model_dir, lora_d
     from robalign.cli.main import main
     from robalign.eval.config import load_tournament
     from robalign.eval.engines import EngineArgs
-    from robalign.eval.hf_engine import HFEngine
-    from robalign.eval.prompts import decode, render_chat
+    from robalign.eval.engines.hf import HFEngine
+    from robalign.models.chat import decode, render_chat
     from robalign.eval.sampling import SamplingArgs
     from robalign.eval.tournament import run_tournament
 

@@ -56,8 +56,8 @@ def test_generate_exact_length_and_max_model_len_hints(test_model_dir, tmp_path,
     from transformers import AutoTokenizer
 
     from robalign.cli.main import main
-    from robalign.eval.engines import ContextLimit
-    from robalign.eval.prompts import render_chat
+    from robalign.models.context import ContextLimit
+    from robalign.models.chat import render_chat
 
     n = len(render_chat(AutoTokenizer.from_pretrained(test_model_dir), [LONG])[0])
     assert n > 512 - 16
@@ -160,7 +160,7 @@ def test_vllm_engine_guards_its_own_batches(vllm_engine):
 def test_config_context_follows_vllm_rules():
     from transformers import LlamaConfig
 
-    from robalign.eval.engines import config_context
+    from robalign.models.context import config_context
 
     assert config_context(LlamaConfig(max_position_embeddings=2048)) == (2048, "max_position_embeddings")
     linear = LlamaConfig(max_position_embeddings=2048, rope_scaling={"rope_type": "linear", "factor": 4.0})

@@ -38,7 +38,7 @@ def test_vllm_greedy_matches_hf_on_base_and_adapter(vllm_engine, hf_engine, benc
     the 25M model stack.md measured 255/256 on the base for exactly this reason. (Measured
     here on the test model: 64/64 base and 64/64 adapter.)
     """
-    from robalign.eval.prompts import render_chat
+    from robalign.models.chat import render_chat
 
     ids = render_chat(vllm_engine.tokenizer, bench_prompts)
     s = _sampling()

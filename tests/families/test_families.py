@@ -46,7 +46,7 @@ def _check_template(tokenizer, family):
     tokens (TRL's DPO tokenisation relies on it), and a system message is handled as the
     family's template says (Gemma-2 and Mistral refuse it)."""
     from robalign.errors import UserError
-    from robalign.eval.prompts import render_chat, render_messages
+    from robalign.models.chat import render_chat, render_messages
 
     conv = [{"role": "user", "content": "Sort: 3 1 2"}]
     prompt = render_chat(tokenizer, ["Sort: 3 1 2"])[0]
@@ -68,10 +68,10 @@ def test_family_whole_path(arch, tmp_path, data_dir):
 
     from robalign.cli.main import main as cli
     from robalign.eval.engines import EngineArgs
-    from robalign.eval.hf_engine import HFEngine
-    from robalign.eval.prompts import render_chat
+    from robalign.eval.engines.hf import HFEngine
+    from robalign.models.chat import render_chat
     from robalign.eval.sampling import SamplingArgs
-    from robalign.eval.vllm_engine import VLLMEngine
+    from robalign.eval.engines.vllm import VLLMEngine
     from robalign.models.factory import make_model
     from robalign.train import main as train_main
 

@@ -23,7 +23,7 @@ Prompt = Union[str, list]
 
 def prompt_ids(tokenizer, prompt: Prompt) -> list[int]:
     """Token ids of a user prompt rendered with the model's chat template and generation prompt."""
-    from robalign.eval.prompts import render_messages
+    from robalign.models.chat import render_messages
 
     messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else list(prompt)
     return render_messages(tokenizer, messages)

@@ -15,7 +15,7 @@ refusals on them, accuracy is checked by `robalign.data.verifiers`. Utility is t
 benchmark files ({family}.jsonl with prompt/answer/family), greedy.
 
 Every prompt is checked against the model's context first (the shared check of
-`robalign.eval.engines`): harmful rows need room for the longer of their target and the
+`robalign.models.context`): harmful rows need room for the longer of their target and the
 decoded answer, others for the answer; an over-long prompt is one line naming it, before the
 attack builds its (B, T, T) masks.
 
@@ -105,7 +105,7 @@ def check_lengths(config, tokenizer, rows: Sequence[dict], max_new_tokens: int, 
     i's index in `source` when `rows` is a subset of it."""
     from dataclasses import replace
 
-    from robalign.eval.engines import context_limit, quiet_length_warning
+    from robalign.models.context import context_limit, quiet_length_warning
 
     quiet_length_warning(tokenizer)
     reserve, what = max_new_tokens, "max_new_tokens"
@@ -141,7 +141,7 @@ def greedy(model, tokenizer, input_embeds: torch.Tensor, attention_mask: torch.T
     """Greedy decoding from (left-padded) prompt embeddings; generation settings explicit."""
     from transformers import GenerationConfig
 
-    from robalign.eval.prompts import stop_token_ids
+    from robalign.models.chat import stop_token_ids
 
     stop = stop_token_ids(tokenizer, getattr(model, "generation_config", None))  # a family's turn-end token too
     config = GenerationConfig(

@@ -32,7 +32,7 @@ def load_model(model: str, adapter: str | None):
 
     from robalign.data.loading import is_local
     from robalign.errors import UserError
-    from robalign.eval.inference import load_for_inference
+    from robalign.models.loading import load_for_inference
 
     for flag, path in (("--model", model), ("--adapter", adapter)):
         if path and is_local(path) and not Path(path).exists():

@@ -33,9 +33,10 @@ def run(args) -> int:
 
     from robalign.config.schema import from_dict
     from robalign.errors import UserError
-    from robalign.eval.adapters import check_adapter
-    from robalign.eval.engines import EngineArgs, context_limit, make_engine
-    from robalign.eval.prompts import chat_text, decode
+    from robalign.models.adapters import check_adapter
+    from robalign.eval.engines import EngineArgs, make_engine
+    from robalign.models.context import context_limit
+    from robalign.models.chat import chat_text, decode
     from robalign.eval.sampling import SamplingArgs
 
     from robalign.models.locate import check_model_source

@@ -142,7 +142,7 @@ def on_policy(args) -> int:
     from robalign.config.schema import from_dict
     from robalign.data.onpolicy import PromptSamples, build_pairs, inject_noise, sample_prompts
     from robalign.data.tasks import FAMILIES
-    from robalign.eval.adapters import check_adapter
+    from robalign.models.adapters import check_adapter
     from robalign.eval.prompts_file import read_jsonl
     from robalign.eval.sampling import SamplingArgs
     from robalign.models.locate import check_model_source

@@ -4,7 +4,7 @@
 
 --merge folds the LoRA weights into the base (PEFT's merge_and_unload) and saves an ordinary
 HF model: safetensors weights, config, generation config, tokenizer (the adapter's own when the
-run saved one), README.md model card, and the run's resolved_recipe.yaml beside it, so
+run saved one; it must render as the base's does, robalign.models.loading), README.md model card, and the run's resolved_recipe.yaml beside it, so
 transformers, vLLM and `robalign serve` load it directly. Without --merge the adapter is copied
 with its base named by an absolute path (or the hub id it was given), so it loads from anywhere.
 The adapter is checked against the base first (shapes and recorded weight fingerprint).
@@ -35,8 +35,9 @@ def run(args) -> int:
     from pathlib import Path
 
     from robalign.errors import UserError
-    from robalign.eval.adapters import check_adapter
+    from robalign.models.adapters import check_adapter
     from robalign.models.card import resolvable_base, write_model_card
+    from robalign.models.loading import check_adapter_tokenizer, load_tokenizer
     from robalign.models.locate import check_model_source
     from robalign.outputs import check_output_dir, is_empty_dir, refuse_unless_overwrite
 
@@ -46,6 +47,8 @@ def run(args) -> int:
         raise UserError("--push-to-hub: HF_HUB_OFFLINE=1 forbids uploading; unset it to push, or export without --push-to-hub")
     check_model_source(args.model)
     check_adapter(args.adapter, args.model)
+    tokenizer = load_tokenizer(args.model)  # the base's, as every engine uses (robalign.models.loading)
+    check_adapter_tokenizer(args.adapter, tokenizer)
     out = check_output_dir(args.out, "export --out")
     if Path(out).resolve() in (Path(args.adapter).resolve(), Path(args.model).resolve()):
         raise UserError(f"export --out {args.out} is the adapter or base folder itself; expected a new folder")
@@ -55,7 +58,10 @@ def run(args) -> int:
     tmp = out.with_name(f".{out.name}.export-{os.getpid()}")  # written aside, renamed into place when complete
     shutil.rmtree(tmp, ignore_errors=True)
     try:
-        (_merge if args.merge else _copy_adapter)(args, tmp)
+        if args.merge:
+            _merge(args, tmp, tokenizer)
+        else:
+            _copy_adapter(args, tmp)
         if (Path(args.adapter) / "resolved_recipe.yaml").is_file():
             shutil.copy2(Path(args.adapter) / "resolved_recipe.yaml", tmp / "resolved_recipe.yaml")
         write_model_card(tmp, args.model, adapter=not args.merge, recipe=recipe, hub_model_id=args.hub_model_id)
@@ -89,28 +95,21 @@ def _recipe(adapter):
     return data if isinstance(data, dict) else None
 
 
-def _tokenizer_source(args) -> str:
+def _merge(args, tmp, tokenizer) -> None:
+    from robalign.models.card import resolvable_base
     from pathlib import Path
 
-    return args.adapter if (Path(args.adapter) / "tokenizer_config.json").is_file() else args.model
+    from robalign.models.loading import TOKENIZER_CONFIG, load_causal_lm, load_generation_config, load_tokenizer
 
-
-def _merge(args, tmp) -> None:
-    import torch
-    from peft import PeftModel
-    from transformers import AutoModelForCausalLM, AutoTokenizer, GenerationConfig
-
-    from robalign.models.card import resolvable_base
-
-    kwargs = {} if args.dtype == "auto" else {"dtype": getattr(torch, args.dtype)}
-    base = AutoModelForCausalLM.from_pretrained(resolvable_base(args.model), **({"dtype": "auto"} | kwargs))
-    merged = PeftModel.from_pretrained(base, args.adapter).merge_and_unload()
-    try:
-        merged.generation_config = GenerationConfig.from_pretrained(args.model)
-    except OSError:  # a base without generation_config.json: transformers' derived one is saved
-        pass
+    merged = load_causal_lm(resolvable_base(args.model), args.adapter, dtype=args.dtype, device="cpu", merge=True)
+    generation_config = load_generation_config(args.model)
+    if generation_config is not None:  # a base without generation_config.json: transformers' derived one is saved
+        merged.generation_config = generation_config
     merged.save_pretrained(tmp, safe_serialization=True)
-    AutoTokenizer.from_pretrained(_tokenizer_source(args)).save_pretrained(tmp)
+    # the run's own copy when it saved one (checked equal to the base's in all that is rendered;
+    # it may name a pad token TRL set), else the base's
+    own = (Path(args.adapter) / TOKENIZER_CONFIG).is_file()
+    (load_tokenizer(args.adapter) if own else tokenizer).save_pretrained(tmp)
 
 
 def _copy_adapter(args, tmp) -> None:

@@ -55,7 +55,7 @@ def run(args) -> int:
     from robalign.atomic import atomic_write_jsonl
     from robalign.config.schema import from_dict
     from robalign.errors import UserError
-    from robalign.eval.adapters import check_adapter
+    from robalign.models.adapters import check_adapter
     from robalign.eval.cache import GenerationCache
     from robalign.eval.engines import make_engine
     from robalign.eval.generation import Entry, generate_all

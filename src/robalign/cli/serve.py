@@ -129,7 +129,7 @@ def server_command(args, links: Path | None = None) -> list[str]:
     """The server command line for `args` (adapters already checked); with `links`, the model and
     adapters are passed as the symlinks there. The API key is NOT in it (see server_env)."""
     from robalign.config.hardware import resolve_torch_dtype
-    from robalign.eval.adapters import adapter_rank, read_adapter_config, vllm_max_lora_rank
+    from robalign.models.adapters import adapter_rank, read_adapter_config, vllm_max_lora_rank
 
     adapters = parse_adapters(args.adapter)
     model, served = neutral_paths(args.model, adapters, links)
@@ -161,7 +161,7 @@ def server_env(args) -> dict[str, str]:
 
 
 def run(args) -> int:
-    from robalign.eval.adapters import check_adapter
+    from robalign.models.adapters import check_adapter
     from robalign.models.locate import check_model_source
 
     check_model_source(args.model)

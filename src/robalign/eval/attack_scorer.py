@@ -22,7 +22,7 @@ def _attacks_module():
 
 
 def attack_scores(spec, rows, entries) -> dict[str, BenchScore]:
-    from robalign.eval.inference import load_for_inference
+    from robalign.models.loading import load_for_inference
 
     ev = _attacks_module()
     grid = ev.parse_grid(spec.attack_grid)

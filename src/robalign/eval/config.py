@@ -253,7 +253,7 @@ def resolve_models(cfg: TournamentConfig, file: str | None = None):
             if Path(d).is_dir() and (Path(d) / "adapter_config.json").is_file():
                 base = g.model
                 if base is None:
-                    from robalign.eval.adapters import read_adapter_config
+                    from robalign.models.adapters import read_adapter_config
 
                     base = read_adapter_config(d).get("base_model_name_or_path")
                     if not base:

@@ -9,7 +9,7 @@ files loading reads, prompts, sampling, engine: `robalign.eval.cache`), not by w
 every tournament and `robalign generate` run shares it.
 
 Before any engine starts, every missing prompt of every base model is rendered with that
-model's tokenizer and checked against its context (`robalign.eval.engines.ContextLimit`): an
+model's tokenizer and checked against its context (`robalign.models.context.ContextLimit`): an
 over-long prompt is one line naming it, with no engine started and no shard written. The
 rendered ids are what the engine then receives (each prompt is tokenised once).
 """
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Callable, Optional
 
 from robalign.eval.cache import GenerationCache, adapter_identity, engine_identity, model_identity, shard_key
-from robalign.eval.prompts import decode, render_chat
+from robalign.models.chat import decode, render_chat
 
 #: Prompts of the first benchmark compared between base and adapter when the base itself is not an entry.
 PROBE_PROMPTS = 16
@@ -150,12 +150,11 @@ def generate_all(
 def _render_checked(base, todo, sampling, max_model_len, options, first, name_of) -> dict[str, list[list[int]]]:
     """{benchmark: prompt ids} of every missing benchmark of `base`, each rendered once with the
     base's tokenizer (the one its engine loads) after the length check."""
-    from transformers import AutoTokenizer
-
-    from robalign.eval.engines import context_limit
+    from robalign.models.context import context_limit
+    from robalign.models.loading import load_tokenizer
 
     limit = context_limit(base, max_model_len, sampling.max_tokens, tokens_option=options[0], len_option=options[1])
-    tokenizer = AutoTokenizer.from_pretrained(base)
+    tokenizer = load_tokenizer(base)
     out: dict[str, list[list[int]]] = {}
     for _, _, missing in todo:
         for b, (_, prompts) in missing.items():

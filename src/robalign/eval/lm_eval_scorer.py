@@ -66,7 +66,7 @@ def model_args(backend: str, model: str, adapter: str | None, engine) -> dict:
         if adapter:
             args["peft"] = adapter
         return args
-    from robalign.eval.adapters import adapter_rank, read_adapter_config, vllm_max_lora_rank
+    from robalign.models.adapters import adapter_rank, read_adapter_config, vllm_max_lora_rank
 
     engine.apply_env()
     args = {"pretrained": model, "dtype": dtype, "tensor_parallel_size": engine.tensor_parallel_size,

@@ -7,30 +7,11 @@ one (as it was trained), else as "prompt\\nanswer". The reward is the first logi
 
 from __future__ import annotations
 
-from robalign.errors import UserError
 from robalign.eval.scorers import BenchScore
+from robalign.models.chat import exchange_text
+from robalign.models.loading import load_reward_model
 
-
-def load_reward_model(path: str):
-    import torch
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
-
-    try:
-        tok = AutoTokenizer.from_pretrained(path)
-        model = AutoModelForSequenceClassification.from_pretrained(path, dtype=torch.float32).eval()
-    except OSError as err:
-        raise UserError(f"reward model {path}: cannot load an AutoModelForSequenceClassification ({str(err).splitlines()[0]})") from None
-    if model.config.pad_token_id is None:  # the head finds each row's last token through the pad id
-        model.config.pad_token_id = tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id
-    return model, tok
-
-
-def render(tok, prompt: str, answer: str) -> str:
-    if getattr(tok, "chat_template", None):
-        return tok.apply_chat_template(
-            [{"role": "user", "content": prompt}, {"role": "assistant", "content": answer}], tokenize=False
-        )
-    return f"{prompt}\n{answer}"
+__all__ = ["load_reward_model", "reward_scores", "rewards"]
 
 
 def rewards(model, tok, prompts: list[str], answers: list[str], batch_size: int = 32) -> list[float]:
@@ -40,7 +21,7 @@ def rewards(model, tok, prompts: list[str], answers: list[str], batch_size: int 
     pad = model.config.pad_token_id
     with torch.inference_mode():
         for i in range(0, len(prompts), batch_size):
-            texts = [render(tok, p, a) for p, a in zip(prompts[i : i + batch_size], answers[i : i + batch_size])]
+            texts = [exchange_text(tok, p, a) for p, a in zip(prompts[i : i + batch_size], answers[i : i + batch_size])]
             enc = [tok(t, add_special_tokens=False)["input_ids"] for t in texts]
             width = max(len(e) for e in enc)
             ids = torch.full((len(enc), width), pad, dtype=torch.long)

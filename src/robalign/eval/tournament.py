@@ -26,7 +26,7 @@ from typing import Callable, Optional
 from robalign.atomic import atomic_write_jsonl, atomic_write_text
 from robalign.config.schema import to_dict
 from robalign.errors import UserError
-from robalign.eval.adapters import check_adapter
+from robalign.models.adapters import check_adapter
 from robalign.eval.cache import GenerationCache
 from robalign.eval.config import TournamentConfig, resolve_models
 from robalign.eval.generation import Entry, generate_all
@@ -74,15 +74,14 @@ def load_benchmarks(cfg: TournamentConfig) -> dict[str, list[dict]]:
 def check_attack_lengths(spec, rows: list[dict], entries: list[Entry]) -> None:
     """The attack scorer's length check (robalign.attacks.evaluate.check_lengths) for each base
     model, on its config and tokenizer only: a prompt too long fails before any generation."""
-    from transformers import AutoConfig, AutoTokenizer
-
     from robalign.attacks.evaluate import MAX_NEW_TOKENS, check_lengths, split_rows
+    from robalign.models.loading import load_config, load_tokenizer
 
     where = f"benchmark {spec.name} ({spec.data})"
     harmful, _ = split_rows(rows, where)
     numbers = [i for i, r in enumerate(rows) if r.get("kind") != "benign"]
     for base in dict.fromkeys(e.model for e in entries):
-        check_lengths(AutoConfig.from_pretrained(base), AutoTokenizer.from_pretrained(base), harmful, MAX_NEW_TOKENS, where,
+        check_lengths(load_config(base), load_tokenizer(base), harmful, MAX_NEW_TOKENS, where,
                       targets=True, numbers=numbers)
 
 

@@ -1,107 +1,20 @@
-"""Engine options and the engine interface shared by the vLLM and HF backends.
+"""The prompt-length check: THE rule for how many tokens a prompt may have on a model.
 
-An engine holds ONE base model and serves every adapter of it: vLLM through `LoRARequest`s
-on a single `LLM`, HF through PEFT's multi-adapter switching. Engine start costs ~40 s on CPU
-for vLLM, so callers build one per base model and reuse it for all benchmarks.
-
-It also holds THE prompt-length check (`ContextLimit`): an over-long prompt hangs HF
-`generate` for minutes (and builds a T x T attention mask: a 1 MB prompt asks for ~1 TB) and
-fails vLLM only after its start-up, so every path that generates checks prompt + completion
-against the model's context first, in tokens after chat templating, with one shared message.
+An over-long prompt hangs HF `generate` for minutes (and builds a T x T attention mask: a 1 MB
+prompt asks for ~1 TB) and fails vLLM only after its start-up, so every path that generates
+(both engines, `robalign generate`/`chat`/`tournament`, attack-eval and the attack scorer)
+checks prompt + completion against the model's context first, in tokens after chat
+templating, with one shared message. It lives with the models (not the engines) because the
+embedding attack and the engines both need it and the attack must not depend on eval/.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Callable, Literal, Optional, Protocol, Sequence
+from typing import Callable, Optional, Sequence
 
-from robalign.config.schema import field
-from robalign.errors import ConfigError, UserError
-
-BACKENDS = ["vllm", "hf"]
-
-
-@dataclass
-class EngineArgs:
-    backend: Literal["vllm", "hf"] = field("vllm", help="Generation engine: vllm (fast, LoRA via LoRARequest) or hf (transformers + PEFT).", choices=BACKENDS)
-    dtype: Literal["auto", "float32", "bfloat16", "float16"] = field(
-        "auto", help="Weights dtype; auto = bfloat16 on GPUs/CPUs with fast bf16, float32 otherwise (bf16 is 3-7x slower on AVX2-only CPUs).",
-        choices=["auto", "float32", "bfloat16", "float16"],
-    )
-    max_model_len: Optional[int] = field(None, help="Context length (prompt + completion); default: the model's.")
-    tensor_parallel_size: int = field(1, help="GPUs per model (vLLM tensor parallelism).")
-    gpu_memory_utilization: float = field(0.9, help="vLLM: fraction of GPU memory for weights + KV cache (on CPU: of RAM, see cpu_kvcache_space).")
-    enforce_eager: bool = field(False, help="vLLM: no CUDA graphs / compilation (faster start, slower decode).")
-    max_loras: int = field(1, help="vLLM: adapters in one batch (we generate one adapter at a time).")
-    max_lora_rank: Optional[int] = field(None, help="vLLM: largest LoRA rank; default: from the adapters' configs.")
-    cpu_kvcache_space: Optional[int] = field(
-        None, help="CPU only: GiB for vLLM's KV cache (env VLLM_CPU_KVCACHE_SPACE); null = the environment's value, else 1. "
-        "(Unset, vLLM claims 90% of RAM and refuses to start when other processes use memory.)")
-    cpu_reserved_cpus: Optional[int] = field(
-        None, help="CPU only: cores vLLM keeps for itself (env VLLM_CPU_NUM_OF_RESERVED_CPU); null = the environment's value, else 0 "
-        "(vLLM's default reserves one core: half of a 2-core machine).")
-    hf_batch_size: int = field(32, help="hf backend: prompts per generate() call.")
-    seed: int = field(0, help="Engine seed.")
-
-    def validate(self, file=None, path: str = "engine") -> None:
-        if self.tensor_parallel_size < 1:
-            raise ConfigError(file, f"{path}.tensor_parallel_size", "an integer >= 1", got=repr(self.tensor_parallel_size))
-        if not 0 < self.gpu_memory_utilization <= 1:
-            raise ConfigError(file, f"{path}.gpu_memory_utilization", "a number in (0, 1]", got=repr(self.gpu_memory_utilization))
-        if self.max_model_len is not None and self.max_model_len < 2:
-            raise ConfigError(file, f"{path}.max_model_len", "an integer >= 2", got=repr(self.max_model_len))
-        if self.hf_batch_size < 1:
-            raise ConfigError(file, f"{path}.hf_batch_size", "an integer >= 1", got=repr(self.hf_batch_size))
-
-    def apply_env(self) -> None:
-        """Set vLLM's CPU variables before the engine starts: the config's values, else the
-        environment's, else robalign's CPU defaults (1 GiB KV cache, no reserved core)."""
-        import torch
-
-        if self.cpu_kvcache_space is not None:
-            os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(self.cpu_kvcache_space)
-        if self.cpu_reserved_cpus is not None:
-            os.environ["VLLM_CPU_NUM_OF_RESERVED_CPU"] = str(self.cpu_reserved_cpus)
-        if not torch.cuda.is_available():
-            os.environ.setdefault("VLLM_CPU_KVCACHE_SPACE", "1")
-            os.environ.setdefault("VLLM_CPU_NUM_OF_RESERVED_CPU", "0")
-
-    def resolved_dtype(self) -> str:
-        from robalign.config.hardware import resolve_torch_dtype
-
-        return resolve_torch_dtype(self.dtype)
-
-
-class Engine(Protocol):
-    """What the generation layer needs from a backend."""
-
-    backend: str
-    model: str
-    n_generated: int  # prompts generated so far (tests use it to prove cache hits)
-
-    def generate(self, prompt_ids: list[list[int]], sampling, adapter: Optional[str] = None) -> list[list[list[int]]]:
-        """Completion token ids: for every prompt, `sampling.n` lists of ids (eos excluded)."""
-        ...
-
-    def close(self) -> None: ...
-
-
-def make_engine(model: str, args: EngineArgs, adapters: list[str] = ()) -> "Engine":
-    """Start the engine for base `model` able to serve `adapters` (paths)."""
-    from robalign.models.locate import check_model_source
-
-    check_model_source(model)
-    if args.backend == "vllm":
-        from robalign.eval.vllm_engine import VLLMEngine
-
-        return VLLMEngine(model, args, adapters)
-    if args.backend == "hf":
-        from robalign.eval.hf_engine import HFEngine
-
-        return HFEngine(model, args)
-    raise ConfigError(None, "engine.backend", f"one of {BACKENDS}", got=repr(args.backend))
-
+from robalign.errors import UserError
 
 # RoPE types whose max_position_embeddings already includes the scaling (as vLLM 0.32 reads them).
 _ROPE_PRESCALED = {"su", "longrope", "llama3", "yarn", "deepseek_yarn", "deepseek_llama_scaling"}
@@ -194,10 +107,10 @@ def context_limit(model: str, max_model_len: Optional[int], max_new_tokens: int,
     (vLLM refuses it too, unless VLLM_ALLOW_LONG_MAX_MODEL_LEN=1). None when the config
     cannot be read or names no length (the engine then decides)."""
     if config is None:
-        from transformers import AutoConfig
+        from robalign.models.loading import load_config
 
         try:
-            config = AutoConfig.from_pretrained(model)
+            config = load_config(model)
         except (OSError, ValueError):  # unreadable here: the engine's own loading reports it
             return None
     derived = config_context(config)

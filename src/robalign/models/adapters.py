@@ -14,16 +14,18 @@ import re
 from pathlib import Path
 
 from robalign.errors import UserError
-from robalign.models.fingerprint import METHOD, fingerprint, read_record, safetensors_header
+from robalign.models.fingerprint import METHOD, fingerprint, read_record
 
 #: LoRA ranks vLLM accepts for `max_lora_rank` (vllm.config.lora.MaxLoRARanks).
 VLLM_LORA_RANKS = (1, 8, 16, 32, 64, 128, 256, 320, 512)
 
 
 def safetensors_shapes(path: Path) -> dict[str, tuple[int, ...]]:
-    """Tensor name -> shape, read from the file header only (8-byte length + JSON)."""
-    header, _ = safetensors_header(path)
-    return {k: tuple(v["shape"]) for k, v in header.items() if k != "__metadata__"}
+    """Tensor name -> shape, from the file's header only (safetensors' lazy `safe_open`: no tensor is read)."""
+    from safetensors import safe_open
+
+    with safe_open(str(path), framework="numpy") as f:
+        return {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}
 
 
 def model_weight_shapes(model_dir: Path) -> dict[str, tuple[int, ...]] | None:

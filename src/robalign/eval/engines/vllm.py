@@ -9,22 +9,28 @@ set (it costs memory and a little speed); by default the largest rank among the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from robalign.eval.adapters import adapter_rank, read_adapter_config, vllm_max_lora_rank
-from robalign.eval.engines import EngineArgs, check_batch, context_limit
+from robalign.models.adapters import adapter_rank, read_adapter_config, vllm_max_lora_rank
+from robalign.models.context import check_batch, context_limit
+from robalign.models.loading import check_adapter_tokenizer, load_tokenizer
+
+if TYPE_CHECKING:
+    from robalign.eval.engines.args import EngineArgs
 
 
 class VLLMEngine:
     backend = "vllm"
 
-    def __init__(self, model: str, args: EngineArgs, adapters: list[str] = ()):
+    def __init__(self, model: str, args: "EngineArgs", adapters: list[str] = ()):
         args.apply_env()
-        from transformers import AutoTokenizer
         from vllm import LLM
 
         self.model, self.args = str(model), args
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model)
+        self.tokenizer = load_tokenizer(self.model)  # prompts are rendered and replies decoded with the base's
+        for a in adapters:  # before the ~40 s start
+            check_adapter_tokenizer(a, self.tokenizer)
+        self.checked = {str(Path(a).resolve()) for a in adapters}
         self.lora_ids: dict[str, int] = {}
         kwargs = {}
         if adapters or args.max_lora_rank is not None:  # LoRA on: adapters known now, or a rank for later ones
@@ -50,7 +56,7 @@ class VLLMEngine:
         self.context = self.llm.model_config.max_model_len  # vLLM's own figure; generate() checks against it
         self.lora_enabled = bool(kwargs.get("enable_lora"))
         self.n_generated = 0
-        from robalign.eval.prompts import stop_token_ids
+        from robalign.models.chat import stop_token_ids
 
         self.eos = stop_token_ids(self.tokenizer, self.model)  # the turn-end ids of the checkpoint's generation config too
 
@@ -62,6 +68,9 @@ class VLLMEngine:
         from vllm.lora.request import LoRARequest
 
         path = str(Path(adapter).resolve())
+        if path not in self.checked:
+            check_adapter_tokenizer(path, self.tokenizer)
+            self.checked.add(path)
         if path not in self.lora_ids:
             self.lora_ids[path] = len(self.lora_ids) + 1  # ids start at 1 (0 = no adapter)
         return LoRARequest(Path(path).name or "adapter", self.lora_ids[path], path)

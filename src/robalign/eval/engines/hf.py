@@ -9,29 +9,32 @@ beyond float rounding since the mask and position ids exclude it).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Optional
 
-from robalign.eval.engines import EngineArgs, check_batch, context_limit
+from robalign.models.context import check_batch, context_limit
+from robalign.models.loading import attach_adapter, check_adapter_tokenizer, load_causal_lm, load_tokenizer
+
+if TYPE_CHECKING:
+    from robalign.eval.engines.args import EngineArgs
 
 
 class HFEngine:
     backend = "hf"
 
-    def __init__(self, model: str, args: EngineArgs):
+    def __init__(self, model: str, args: "EngineArgs", adapters: list[str] = ()):
+        """`adapters` need no preparation: each is loaded when first asked for (PEFT switches them in place)."""
         import torch
-        from transformers import AutoModelForCausalLM, AutoTokenizer
 
         self.model, self.args = str(model), args
-        self.tokenizer = AutoTokenizer.from_pretrained(self.model)
-        dtype = getattr(torch, args.resolved_dtype())
+        self.tokenizer = load_tokenizer(self.model)
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.base = AutoModelForCausalLM.from_pretrained(self.model, dtype=dtype).to(self.device).eval()
+        self.base = load_causal_lm(self.model, dtype=args.resolved_dtype(), device=self.device)
         limit = context_limit(self.model, args.max_model_len, 0, config=self.base.config)
         self.context = limit.context if limit else None  # HF would run past it for minutes: generate() refuses
         self.peft = None  # a PeftModel wrapping self.base once the first adapter is loaded
         self.adapter_names: dict[str, str] = {}
         self.n_generated = 0
-        from robalign.eval.prompts import stop_token_ids
+        from robalign.models.chat import stop_token_ids
 
         self.eos = stop_token_ids(self.tokenizer, self.base.generation_config)  # every id that ends a turn
         self.pad = self.tokenizer.pad_token_id if self.tokenizer.pad_token_id is not None else self.eos[0]
@@ -45,11 +48,10 @@ class HFEngine:
             return (self.peft.disable_adapter() if self.peft is not None else contextlib.nullcontext()), (self.peft or self.base)
         path = str(Path(adapter).resolve())
         if path not in self.adapter_names:
-            from peft import PeftModel
-
+            check_adapter_tokenizer(path, self.tokenizer)
             name = f"a{len(self.adapter_names)}"
             if self.peft is None:
-                self.peft = PeftModel.from_pretrained(self.base, path, adapter_name=name).eval()
+                self.peft = attach_adapter(self.base, path, name)
             else:
                 self.peft.load_adapter(path, adapter_name=name)
             self.adapter_names[path] = name
