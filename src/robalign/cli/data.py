@@ -3,6 +3,9 @@ on-policy preference pairs sampled from a model (`data on-policy`)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Callable, Optional
+
 from robalign.errors import UserError
 
 
@@ -62,8 +65,6 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from pathlib import Path
-
     from robalign.atomic import atomic_write_jsonl
     from robalign.data import synthetic
     from robalign.outputs import check_output_dir, check_output_file
@@ -132,7 +133,6 @@ def on_policy(args) -> int:
     """Sample, verify, pair, flip; write the pairs and a `<out>.info.json` (arguments, counts, versions)."""
     import os
     import time
-    from pathlib import Path
 
     import numpy as np
 
@@ -140,7 +140,7 @@ def on_policy(args) -> int:
     from robalign.atomic import atomic_write_json, atomic_write_jsonl
     from robalign.cli.generate import engine_args_from
     from robalign.config.schema import from_dict
-    from robalign.data.onpolicy import PromptSamples, build_pairs, inject_noise, sample_prompts
+    from robalign.data.onpolicy import PromptSamples, build_pairs, inject_noise
     from robalign.data.tasks import FAMILIES
     from robalign.models.adapters import check_adapter
     from robalign.eval.prompts_file import read_jsonl
@@ -201,3 +201,52 @@ def on_policy(args) -> int:
           f"{info['all_samples_right']} prompts all right, no pair; chosen from the reference in {from_reference}; "
           f"{flipped} labels flipped, {flipped / max(len(pairs), 1):.3f}) -> {args.out}")
     return 0
+
+
+def sample_prompts(model: str, adapter: Optional[str], prompts: list[str], sampling, engine_args, cache_dir: str | Path,
+                   shard_size: int = 256, progress: bool = True, log: Optional[Callable[[str], None]] = None) -> list[list[str]]:
+    """`sampling.n` completions of every prompt, through the tournament's generation machinery
+    (`robalign.eval.generation.generate_all`): one engine, started only if some shard is missing,
+    each shard written to the cache as soon as it is generated, so a rerun after a kill generates
+    only the shards it lacks."""
+    import sys
+
+    from tqdm.auto import tqdm
+
+    from robalign.data.onpolicy import shard_names
+    from robalign.eval.cache import GenerationCache
+    from robalign.eval.engines import make_engine
+    from robalign.eval.generation import Entry, generate_all
+
+    cache = GenerationCache(cache_dir)
+    engines: dict[str, object] = {}
+
+    def factory(base, adapters):  # one engine for every shard
+        if base not in engines:
+            engines[base] = make_engine(base, engine_args, adapters)
+        return engines[base]
+
+    entry = Entry("policy", model, adapter)
+    shards = shard_names(len(prompts), shard_size)
+    out: list[list[str]] = []
+    say = log or (lambda m: print(m, file=sys.stderr, flush=True))
+    bar = tqdm(total=len(prompts), desc="on-policy samples", unit="prompt", disable=not progress, file=sys.stderr)
+    warned: set[str] = set()
+    try:
+        for name, start, stop in shards:
+            got, warnings = generate_all(
+                [entry], {name: prompts[start:stop]}, sampling, cache, factory, engine=engine_args, progress=False,
+                close_engines=False, log=lambda m: None if m.startswith("warning: ") else say(m),
+                max_model_len=engine_args.max_model_len, describe=lambda _, i, s=start: f"prompt {s + i + 1} of the prompts file",
+                options=("--max-tokens", "--max-model-len"))
+            for w in warnings:
+                if w not in warned:
+                    warned.add(w)
+                    say(f"warning: {w}")
+            out += got[("policy", name)]
+            bar.update(stop - start)
+    finally:
+        bar.close()
+        for engine in engines.values():
+            engine.close()
+    return out

@@ -6,16 +6,15 @@ wrong answers to the same prompt pushes down exactly the mistakes it makes (the 
 is known to lift accuracy, and where label noise really hurts).
 
 `build_pairs` is the pure part (samples in, clean pairs out); `inject_noise` flips labels with
-`robalign.data.noise.draw_flips` (the one noise model of the synthetic data); `sample_prompts`
-is the I/O edge: it samples through the tournament's generation machinery (one engine per base
-model, cached shards, so a killed run resumes where it stopped).
+`robalign.data.noise.draw_flips` (the one noise model of the synthetic data). Sampling is the
+I/O edge and lives with the command (`robalign.cli.data.sample_prompts`: the tournament's
+generation machinery, cached shards named by `shard_names`), so data/ never imports eval/.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Optional, Sequence
 
 import numpy as np
 
@@ -98,51 +97,3 @@ def inject_noise(rows: list[dict], rate: float, kind: str, rng: np.random.Genera
 def shard_names(n_prompts: int, shard_size: int) -> list[tuple[str, int, int]]:
     """(name, start, stop) of each shard of the prompt list: the unit of resume after a kill."""
     return [(f"part-{i // shard_size:05d}", i, min(i + shard_size, n_prompts)) for i in range(0, n_prompts, shard_size)]
-
-
-def sample_prompts(model: str, adapter: Optional[str], prompts: list[str], sampling, engine_args, cache_dir: str | Path,
-                   shard_size: int = 256, progress: bool = True, log: Optional[Callable[[str], None]] = None) -> list[list[str]]:
-    """`sampling.n` completions of every prompt, through the tournament's generation machinery
-    (`robalign.eval.generation.generate_all`): one engine, started only if some shard is missing,
-    each shard written to the cache as soon as it is generated, so a rerun after a kill generates
-    only the shards it lacks."""
-    import sys
-
-    from tqdm.auto import tqdm
-
-    from robalign.eval.cache import GenerationCache
-    from robalign.eval.engines import make_engine
-    from robalign.eval.generation import Entry, generate_all
-
-    cache = GenerationCache(cache_dir)
-    engines: dict[str, object] = {}
-
-    def factory(base, adapters):  # one engine for every shard
-        if base not in engines:
-            engines[base] = make_engine(base, engine_args, adapters)
-        return engines[base]
-
-    entry = Entry("policy", model, adapter)
-    shards = shard_names(len(prompts), shard_size)
-    out: list[list[str]] = []
-    say = log or (lambda m: print(m, file=sys.stderr, flush=True))
-    bar = tqdm(total=len(prompts), desc="on-policy samples", unit="prompt", disable=not progress, file=sys.stderr)
-    warned: set[str] = set()
-    try:
-        for name, start, stop in shards:
-            got, warnings = generate_all(
-                [entry], {name: prompts[start:stop]}, sampling, cache, factory, engine=engine_args, progress=False,
-                close_engines=False, log=lambda m: None if m.startswith("warning: ") else say(m),
-                max_model_len=engine_args.max_model_len, describe=lambda _, i, s=start: f"prompt {s + i + 1} of the prompts file",
-                options=("--max-tokens", "--max-model-len"))
-            for w in warnings:
-                if w not in warned:
-                    warned.add(w)
-                    say(f"warning: {w}")
-            out += got[("policy", name)]
-            bar.update(stop - start)
-    finally:
-        bar.close()
-        for engine in engines.values():
-            engine.close()
-    return out
