@@ -65,7 +65,7 @@ def run_one(out: Path, kind: str, rate: float, variant: str, seed: int, steps: i
     sets = [f"data.train.path=artifacts/data/prefs_{kind}_{rate}.jsonl", f"training.output_dir={out}",
             f"training.seed={seed}", f"training.max_steps={steps}", f"training.eval_steps={steps}",
             f"training.save_steps={steps}",
-            # the step size and eval set its README figures were measured with (the demo recipe now trains on-policy pairs)
+            # the step size and eval set its figures in docs/experiments.md were measured with (the demo recipe now trains on-policy pairs)
             "training.learning_rate=1e-4", "training.beta=1.0", "data.eval.max_samples=null",
             *VARIANTS[variant], *extra]
     if variant.endswith("@eps"):  # cdpo/rdpo at the true flip rate (label_smoothing is theirs alone)
