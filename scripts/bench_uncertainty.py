@@ -2,7 +2,7 @@
 
 Why: every leaderboard now resamples the benchmark items (robalign.ranking.uncertainty) and
 ranks each resampled table again with every method at every elimination level. This script
-times the ranking stage (`robalign.report.leaderboard.rank_all`, what `robalign tournament` runs
+times the ranking stage (`robalign.eval.leaderboard.rank_all`, what `robalign tournament` runs
 after scoring) on the demo tournament's shape, side by side: without intervals
 (``n_resamples = 0``) and with the default resamples, in alternating repeats. Per-item results
 are drawn at the demo's accuracies; the engine and the scorers are not involved.
@@ -22,7 +22,7 @@ import numpy as np
 from robalign.eval.config import RankingArgs
 from robalign.eval.generation import Entry
 from robalign.eval.scorers import BenchScore
-from robalign.report.leaderboard import rank_all
+from robalign.eval.leaderboard import rank_all
 
 # The demo: 7 models, five task families of 100 held-out prompts and the safety set, 4 rounds.
 BENCHES = {"sort": 100, "reverse": 100, "count": 100, "max": 100, "add": 100, "safety": 60}

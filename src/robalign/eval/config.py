@@ -30,8 +30,9 @@ from robalign.config.schema import field, from_dict
 from robalign.errors import ConfigError, UserError
 from robalign.eval.engines import EngineArgs
 from robalign.eval.sampling import SamplingArgs
+from robalign.eval.scorers.registry import SCORERS as _REGISTRY
 
-SCORERS = ["verify", "exact", "numeric", "regex", "safety", "reward_model", "judge", "attack", "lm_eval"]
+SCORERS = list(_REGISTRY)
 
 
 @dataclass
@@ -113,7 +114,7 @@ class BenchmarkSpec:
                         raise ConfigError(file, f"{path}.{key}", str(err).removeprefix("model ")) from None
 
     def _validate_lm_eval(self, file, path):
-        from robalign.eval.lm_eval_scorer import is_task_file, vllm_distribution_installed
+        from robalign.eval.scorers.lm_eval import is_task_file, vllm_distribution_installed
 
         if not self.task:
             raise ConfigError(file, f"{path}.task", "an lm-eval task name or a local task YAML file for scorer lm_eval")
@@ -134,7 +135,7 @@ class BenchmarkSpec:
 
     @property
     def needs_generation(self) -> bool:
-        return self.scorer not in ("attack", "lm_eval")
+        return _REGISTRY[self.scorer].needs_generation
 
 
 @dataclass

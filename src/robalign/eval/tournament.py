@@ -71,20 +71,6 @@ def load_benchmarks(cfg: TournamentConfig) -> dict[str, list[dict]]:
     return rows
 
 
-def check_attack_lengths(spec, rows: list[dict], entries: list[Entry]) -> None:
-    """The attack scorer's length check (robalign.attacks.evaluate.check_lengths) for each base
-    model, on its config and tokenizer only: a prompt too long fails before any generation."""
-    from robalign.attacks.evaluate import MAX_NEW_TOKENS, check_lengths, split_rows
-    from robalign.models.loading import load_config, load_tokenizer
-
-    where = f"benchmark {spec.name} ({spec.data})"
-    harmful, _ = split_rows(rows, where)
-    numbers = [i for i, r in enumerate(rows) if r.get("kind") != "benign"]
-    for base in dict.fromkeys(e.model for e in entries):
-        check_lengths(load_config(base), load_tokenizer(base), harmful, MAX_NEW_TOKENS, where,
-                      targets=True, numbers=numbers)
-
-
 def score_matrix_csv(names: list[str], benches: list[str], scores: dict[str, dict[str, float]]) -> str:
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
@@ -165,9 +151,11 @@ def run_tournament(
         raise ConfigError(file, "ranking.eliminate", f"levels <= {max_t} with {len(entries)} models ({why}); "
                           f"set e.g. --set ranking.eliminate=[0,{max(0, max_t)}]", got=repr(cfg.ranking.eliminate))
     bench_rows = load_benchmarks(cfg)
-    for b in cfg.benchmarks:
-        if b.scorer == "attack":  # the attack runs after generation: check its prompts' lengths now
-            check_attack_lengths(b, bench_rows[b.name], entries)
+    from robalign.eval.scorers import SCORERS
+
+    for b in cfg.benchmarks:  # a model-based scorer runs after generation: its own checks run now
+        if SCORERS[b.scorer].check is not None:
+            SCORERS[b.scorer].check(b, bench_rows[b.name], entries)
     clear = claim_output_dir(cfg, file, overwrite)
     fresh = not out.exists()
     cache_inside = _child_holding(out, Path(cfg.cache_dir)) if cfg.cache_dir else None
@@ -244,7 +232,8 @@ def _run(cfg: TournamentConfig, file: str | None, entries: list[Entry], bench_ro
     atomic_write_jsonl(out / "items.jsonl", items)
 
     # 4. rank, 5. report
-    from robalign.report.leaderboard import rank_all, write_leaderboard
+    from robalign.eval.leaderboard import rank_all
+    from robalign.report.leaderboard import write_leaderboard
     from robalign.report.write import write_report
 
     board = rank_all(cfg, entries, benches, scores, results, progress=progress)

@@ -156,11 +156,13 @@ def build_leaderboard(
         n_sims, pairing, reference_exact: Swiss Monte Carlo settings (see :func:`swiss_tournament`).
         eliminate: the T of the failure-sensitivity tournament (E[S] at T=0 minus at T=eliminate).
         n_bootstrap: Bradley-Terry bootstrap resamples (benchmarks are the resampled items).
-        seed: one int/Generator; ``np.random.default_rng(seed).spawn(5)`` gives, in order, the
+        seed: one int/Generator; ``np.random.default_rng(seed).spawn(5 + k)`` gives, in order, the
             streams of the T=0 tournament, the T=eliminate tournament, the Bradley-Terry bootstrap,
-            the Elo replays and the item resampling (a caller adding tournaments takes children 5, 6, ...).
-        swiss_out: when a dict, receives the SwissResult behind the rows at each level, {0: ...,
-            eliminate: ...}, so a caller reporting them does not simulate them again.
+            the Elo replays, the item resampling, and (with `swiss_out`) the k other levels of
+            `levels`, smallest first. This layout is private to this function.
+        swiss_out: when a dict, receives the SwissResult at every elimination level of `levels`
+            ({0: ..., eliminate: ..., t: ...}; those behind the rows are the rows' own simulations),
+            so a caller reporting every level never simulates or seeds one itself.
         items: per benchmark column, its per-item results (:func:`~robalign.ranking.uncertainty.item_block`)
             or None; stderr: (n_models, n_benchmarks) per-cell standard errors (NaN = unknown).
             Either gives every column an interval from ``n_resamples`` resampled tables
@@ -174,7 +176,9 @@ def build_leaderboard(
     models = _check_names(model_names, s.shape[0], "model")
     benches = _check_names(bench_names, s.shape[1], "benchmark")
     cols = resolve_rounds(rounds, benches)
-    rng_base, rng_elim, rng_bt, rng_elo, rng_items = np.random.default_rng(seed).spawn(5)
+    levels = sorted({0, int(eliminate), *(levels or ())})
+    others = [t for t in levels if t not in (0, eliminate)] if swiss_out is not None else []
+    rng_base, rng_elim, rng_bt, rng_elo, rng_items, *rng_others = np.random.default_rng(seed).spawn(5 + len(others))
 
     rules = dict(n_sims=n_sims, pairing=pairing, reference_exact=reference_exact)
     base = swiss_tournament(s, cols, eliminate=0, seed=rng_base, **rules)
@@ -182,10 +186,11 @@ def build_leaderboard(
     if swiss_out is not None:
         swiss_out[eliminate] = elim
         swiss_out[0] = base  # after: with eliminate=0 the rows' E[S] is `base`'s
+        for t, rng in zip(others, rng_others):
+            swiss_out[t] = swiss_tournament(s, cols, eliminate=t, seed=rng, **rules)
     bt = bradley_terry(s, n_bootstrap=n_bootstrap, seed=rng_bt)
     el = elo(s, seed=rng_elo)
     ms, mr = mean_score(s), mean_rank(s)
-    levels = sorted({0, int(eliminate), *(levels or ())})
     unc = _item_uncertainty(s, cols, benches, items, stderr, n_resamples, resample_sims, levels, ci,
                             dict(pairing=pairing, reference_exact=reference_exact), rng_items)
     if uncertainty_out is not None and unc is not None:

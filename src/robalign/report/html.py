@@ -197,7 +197,7 @@ def agreement_table(board: dict) -> str:
 
 def training_table(board: dict) -> str:
     """Last logged value of the training metrics (eval/clean_accuracy first) of every model with a run."""
-    from robalign.report.write import TRAINING_KEYS
+    from robalign.report.runs import TRAINING_KEYS
 
     tr = board.get("training") or {}
     if not tr:

@@ -1,43 +1,19 @@
-"""Scorers: turn every model's completions of a benchmark into per-item scores and a benchmark score.
-
-Every scorer returns, per model, a :class:`BenchScore`: the benchmark score (a number in the
-score matrix), the per-item scores (kept in items.jsonl so each number traces back to the
-generations), and extra named metrics (e.g. the safety set's refusal and leakage rates).
-Generation-based scorers here are pure functions of (row, output); the model-based ones live in
-their own modules (reward.py, judge.py, attack_scorer.py) and are dispatched from `score_benchmark`.
-"""
+"""The programmatic scorers: pure functions of (row, output) — verify, exact, numeric, regex, safety."""
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
+from robalign.data.refusal import is_refusal, leaks
 from robalign.data.tasks import FAMILIES
 from robalign.data.verifiers import exact_match, numeric_match, regex_match, verify
 from robalign.errors import UserError
-from robalign.data.refusal import is_refusal, leaks
+from robalign.eval.scorers.base import BenchScore
+from robalign.eval.scorers.base import mean as _mean
+from robalign.eval.scorers.base import need_columns as _need
 
-
-@dataclass
-class BenchScore:
-    value: float
-    items: list  # per-item score (float) or None when the scorer has no per-item result
-    extras: dict = field(default_factory=dict)  # named metrics, e.g. {"refusal_rate": 0.9}
-    details: list = field(default_factory=list)  # per-item dicts merged into items.jsonl rows
-    # Per-item stratum labels when `value` is the mean of stratum means (safety: harmful and benign
-    # halves weighted equally), so the ranking's item bootstrap resamples within each stratum and
-    # keeps that weighting; None = `value` is the plain mean of `items`.
-    strata: list | None = None
-
-
-def _need(rows: list[dict], cols: tuple[str, ...], bench: str, scorer: str) -> None:
-    missing = [c for c in cols if c not in rows[0]]
-    if missing:
-        raise UserError(f"benchmark {bench}: scorer {scorer!r} needs column(s) {missing} in its data; found {sorted(rows[0])}")
-
-
-def _mean(xs: list[float]) -> float:
-    return sum(xs) / len(xs) if xs else float("nan")
+#: The scorers of this module, for the registry.
+ITEM_SCORERS = ("verify", "exact", "numeric", "regex", "safety")
 
 
 def item_scores(scorer: str, rows: list[dict], outputs: list[str], bench: str, pattern: str | None = None) -> BenchScore:
@@ -99,28 +75,6 @@ def safety_scores(rows: list[dict], outputs: list[str], bench: str) -> BenchScor
     return BenchScore(_mean(parts), s, extras, det, strata=[d["kind"] if d["kind"] == "benign" else "harmful" for d in det])
 
 
-def score_benchmark(spec, rows: list[dict], outputs: dict[str, list[list[str]]], entries, engine_args=None, cache=None, engine_factory=None,
-                    out_dir=None) -> dict[str, BenchScore]:
-    """Score one benchmark for every model. `outputs[name]` = completions per row (first one scored).
-    The judge scorer starts its judge engine with ``engine_factory(model, adapters)`` (default: make_engine);
-    the lm_eval scorer writes lm-eval's results files under ``out_dir/lm_eval``."""
-    if spec.scorer in ("verify", "exact", "numeric", "regex", "safety"):
-        return {e.name: item_scores(spec.scorer, rows, [c[0] for c in outputs[e.name]], spec.name, spec.pattern) for e in entries}
-    if spec.scorer == "reward_model":
-        from robalign.eval.reward import reward_scores
-
-        return reward_scores(spec, rows, outputs, entries)
-    if spec.scorer == "judge":
-        from robalign.eval.judge import judge_scores
-
-        return judge_scores(spec, rows, outputs, entries, engine_args, cache, engine_factory)
-    if spec.scorer == "attack":
-        from robalign.eval.attack_scorer import attack_scores
-
-        return attack_scores(spec, rows, entries)
-    if spec.scorer == "lm_eval":
-        from robalign.eval.engines import EngineArgs
-        from robalign.eval.lm_eval_scorer import lm_eval_scores
-
-        return lm_eval_scores(spec, entries, engine_args or EngineArgs(), out_dir)
-    raise UserError(f"benchmark {spec.name}: unknown scorer {spec.scorer!r}")
+def score_items(spec, rows, outputs, entries, ctx) -> dict[str, BenchScore]:
+    """Registry entry of every scorer here: the first completion of each row is scored."""
+    return {e.name: item_scores(spec.scorer, rows, [c[0] for c in outputs[e.name]], spec.name, spec.pattern) for e in entries}

@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 
 from robalign.errors import UserError
-from robalign.eval.scorers import BenchScore
+from robalign.eval.scorers.base import BenchScore
 
 _VERDICT = re.compile(r"(?<![A-Za-z])([ABT])(?![A-Za-z])")
 

@@ -22,7 +22,7 @@ import os
 from pathlib import Path
 
 from robalign.errors import UserError
-from robalign.eval.scorers import BenchScore
+from robalign.eval.scorers.base import BenchScore
 
 LM_EVAL_BACKENDS = ["auto", "vllm", "hf"]
 

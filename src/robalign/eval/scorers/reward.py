@@ -7,7 +7,7 @@ one (as it was trained), else as "prompt\\nanswer". The reward is the first logi
 
 from __future__ import annotations
 
-from robalign.eval.scorers import BenchScore
+from robalign.eval.scorers.base import BenchScore
 from robalign.models.chat import exchange_text
 from robalign.models.loading import load_reward_model
 

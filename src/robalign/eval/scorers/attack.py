@@ -10,7 +10,7 @@ metric, and the full report is kept in items.jsonl's details.
 from __future__ import annotations
 
 from robalign.errors import UserError
-from robalign.eval.scorers import BenchScore
+from robalign.eval.scorers.base import BenchScore
 
 
 def _attacks_module():
@@ -35,3 +35,17 @@ def attack_scores(spec, rows, entries) -> dict[str, BenchScore]:
         res[e.name] = BenchScore(1.0 - asr, [None], extras, [{"attack_report": {k: report[k] for k in ("clean", "attacks", "benign", "examples")}}])
         del model
     return res
+
+
+def check_attack_lengths(spec, rows: list[dict], entries) -> None:
+    """The attack scorer's length check (robalign.attacks.evaluate.check_lengths) for each base
+    model, on its config and tokenizer only: a prompt too long fails before any generation."""
+    from robalign.attacks.evaluate import MAX_NEW_TOKENS, check_lengths, split_rows
+    from robalign.models.loading import load_config, load_tokenizer
+
+    where = f"benchmark {spec.name} ({spec.data})"
+    harmful, _ = split_rows(rows, where)
+    numbers = [i for i, r in enumerate(rows) if r.get("kind") != "benign"]
+    for base in dict.fromkeys(e.model for e in entries):
+        check_lengths(load_config(base), load_tokenizer(base), harmful, MAX_NEW_TOKENS, where,
+                      targets=True, numbers=numbers)
