@@ -9,20 +9,18 @@ beyond float rounding since the mask and position ids exclude it).
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from robalign.models.context import check_batch, context_limit
 from robalign.models.loading import attach_adapter, check_adapter_tokenizer, load_causal_lm, load_tokenizer
-
-if TYPE_CHECKING:
-    from robalign.eval.engines.args import EngineArgs
 
 
 class HFEngine:
     backend = "hf"
 
-    def __init__(self, model: str, args: "EngineArgs", adapters: list[str] = ()):
-        """`adapters` need no preparation: each is loaded when first asked for (PEFT switches them in place)."""
+    def __init__(self, model: str, args, adapters: list[str] = ()):
+        """`args` is the run's EngineArgs (not imported here: the registry imports this module);
+        `adapters` need no preparation: each is loaded when first asked for (PEFT switches them in place)."""
         import torch
 
         self.model, self.args = str(model), args

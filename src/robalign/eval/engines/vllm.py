@@ -9,20 +9,18 @@ set (it costs memory and a little speed); by default the largest rank among the 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional
+from typing import Optional
 
 from robalign.models.adapters import adapter_rank, read_adapter_config, vllm_max_lora_rank
 from robalign.models.context import check_batch, context_limit
 from robalign.models.loading import check_adapter_tokenizer, load_tokenizer
 
-if TYPE_CHECKING:
-    from robalign.eval.engines.args import EngineArgs
-
 
 class VLLMEngine:
     backend = "vllm"
 
-    def __init__(self, model: str, args: "EngineArgs", adapters: list[str] = ()):
+    def __init__(self, model: str, args, adapters: list[str] = ()):
+        """`args` is the run's EngineArgs (not imported here: the registry imports this module)."""
         args.apply_env()
         from vllm import LLM
 
