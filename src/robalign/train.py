@@ -38,9 +38,9 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 def training_args(recipe, training: dict):
     """The TRL config object of the recipe's method; TRL's own checks become one-line errors."""
-    from robalign.config.loader import training_config_class
+    from robalign.config.methods import get_method
 
-    cls = training_config_class(recipe.method.name, recipe.method.loss_type)
+    cls = get_method(recipe.method.name, recipe.source).training_config_class()
     try:
         return cls(**training)
     except (ValueError, TypeError) as err:
@@ -76,7 +76,8 @@ def load_tokenizer(recipe):
     return AutoTokenizer.from_pretrained(m.tokenizer_name_or_path or m.model_name_or_path, trust_remote_code=m.trust_remote_code)
 
 
-def load_model(recipe, hw):
+def load_model(recipe, hw, name_or_path: str | None = None):
+    """The recipe's model (or, given `name_or_path`, its reference model) in the resolved dtype."""
     import torch
     from transformers import AutoModelForCausalLM
 
@@ -90,7 +91,7 @@ def load_model(recipe, hw):
         kwargs["attn_implementation"] = m.attn_implementation
     # loaded by its absolute path: PEFT records the name the model was loaded by as the adapter's
     # base_model_name_or_path, and a relative one breaks once the adapter is loaded from elsewhere
-    return AutoModelForCausalLM.from_pretrained(resolvable_base(m.model_name_or_path), **kwargs)
+    return AutoModelForCausalLM.from_pretrained(resolvable_base(name_or_path or m.model_name_or_path), **kwargs)
 
 
 def peft_config(recipe):
@@ -107,10 +108,9 @@ def dry_run(recipe, training: dict, args_obj, hw) -> int:
     """Everything but the weights: print what the run would be."""
     from robalign.data.loading import is_local
 
-    lines = [f"recipe: {recipe.source}"]
-    m = recipe.method
-    what = m.name if m.name == "sft" else f"{m.name}/{m.loss_type}" + (f"+{m.noise_model}" if m.noise_model != "none" else "")
-    lines.append(f"method: {what}" + (" +adversarial" if recipe.adversarial.enabled else ""))
+    from robalign.config.methods import describe
+
+    lines = [f"recipe: {recipe.source}", f"method: {describe(recipe)}"]
     lines.append(f"trainer args: {type(args_obj).__name__} (output_dir={args_obj.output_dir}, lr={args_obj.learning_rate}, "
                  f"batch/device={args_obj.per_device_train_batch_size}, grad_accum={args_obj.gradient_accumulation_steps}, "
                  f"epochs={args_obj.num_train_epochs}, max_steps={args_obj.max_steps}, bf16={args_obj.bf16}, "
@@ -146,19 +146,22 @@ def dry_run(recipe, training: dict, args_obj, hw) -> int:
         if is_local(recipe.model.tokenizer_name_or_path or mid):
             raise
         lines.append("tokenizer: not available offline (hub id, not cached): skipped")
-    from robalign.trainers.data import load_split
+    from robalign.trainers.data import build_datasets
 
-    for key in ("train", "eval", "safety", "utility"):
-        spec = getattr(recipe.data, key)
-        if spec is None:
-            continue
-        try:
-            ds = load_split(recipe, key) if key in ("train", "eval") else None
-            lines.append(f"data.{key}: {spec.source}: " + (f"{len(ds)} rows, columns {ds.column_names}" if ds is not None else "configured"))
-        except ConfigError:
-            if any(is_local(p) for p in spec.paths):
-                raise
-            lines.append(f"data.{key}: {spec.source}: hub dataset not available offline: skipped")
+    try:  # the datasets exactly as training builds them (so a dry run refuses what train refuses)
+        train_ds, eval_ds = build_datasets(recipe, args_obj.per_device_train_batch_size, args_obj.seed)
+    except ConfigError as err:
+        parts = (err.key or "").split(".")
+        spec = getattr(recipe.data, parts[1], None) if parts[0] == "data" and len(parts) > 1 else None
+        if spec is None or any(is_local(p) for p in spec.paths):
+            raise
+        lines.append(f"data.{parts[1]}: {spec.source}: hub dataset not available offline: skipped")
+    else:
+        for key, ds in (("train", train_ds), ("eval", eval_ds)):
+            if ds is None:
+                continue
+            names = getattr(ds, "column_names", None)
+            lines.append(f"data.{key}: {len(ds)} rows" + (f", columns {names}" if names else " (data.safety + data.utility in batch blocks)"))
     lines.append("dry run: no weights loaded, nothing written")
     print("\n".join(lines))
     return 0
@@ -204,7 +207,7 @@ def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = 
     from robalign.outputs import DirLock, clear_dir
     from robalign.trainers import build_trainer
     from robalign.trainers.callbacks import MetricsJsonlCallback
-    from robalign.trainers.data import load_split
+    from robalign.trainers.data import build_datasets
     from robalign.trainers.run_dir import last_complete_checkpoint, mark_finished, run_info, write_resolved_recipe, write_run_info
 
     state = PartialState()
@@ -224,12 +227,14 @@ def train(recipe, training: dict, args_obj, hw, resume_from=None, clear: bool = 
         try:
             set_seed(args_obj.seed)  # before the model/LoRA init, which happens before Trainer seeds
             tokenizer = load_tokenizer(recipe)
-            train_ds = load_split(recipe, "train")
-            eval_ds = load_split(recipe, "eval")
+            train_ds, eval_ds = build_datasets(recipe, args_obj.per_device_train_batch_size, args_obj.seed)
             model = load_model(recipe, hw)
+            extra = {}
+            if recipe.model.ref_model_name_or_path:  # load_recipe allows it only where a frozen reference is built from it
+                extra["ref_model"] = load_model(recipe, hw, recipe.model.ref_model_name_or_path)
             trainer = build_trainer(
                 recipe, model=model, tokenizer=tokenizer, args=args_obj, train_dataset=train_ds, eval_dataset=eval_ds,
-                peft_config=peft_config(recipe), callbacks=[MetricsJsonlCallback(out)],
+                peft_config=peft_config(recipe), callbacks=[MetricsJsonlCallback(out)], **extra,
             )
             if state.is_main_process:
                 if resume_from is None:

@@ -23,10 +23,9 @@ def run(args) -> int:
     # TRL's/transformers' own argument checks, exactly as `train` builds the arguments
     training_args(recipe, resolve_training_args(recipe.training, detect(), launcher_precision()))
     sizes = {} if args.no_data else check_data_columns(recipe)
-    m = recipe.method
-    what = m.name if m.name == "sft" else f"{m.name}/{m.loss_type}" + (f"+{m.noise_model}" if m.noise_model != "none" else "")
-    if recipe.adversarial.enabled:
-        what += "+adversarial"
+    from robalign.config.methods import describe
+
+    what = describe(recipe)
     data = ", ".join(f"{k} {n} rows" for k, n in sizes.items()) or "data not opened"
     tuning = "LoRA r=%s" % recipe.peft.get("r", 8) if recipe.peft is not None else "full fine-tuning"
     if args.print_recipe:

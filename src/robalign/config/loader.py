@@ -19,14 +19,6 @@ from robalign.config.recipe import Recipe
 from robalign.config.schema import coerce, from_dict, unknown_key_error
 from robalign.errors import ConfigError
 
-# robalign-only training keys (not in TRL's configs) that the trainers understand.
-EXTRA_TRAINING_KEYS: dict[str, typing.Any] = {
-    "simpo_gamma": float,  # SimPO target margin (CPOConfig name)
-    "cpo_alpha": float,  # weight of CPO's NLL term (CPOConfig name)
-    "rpo_alpha": float,  # weight of RPO's NLL term (TRL 0.x DPOConfig name)
-}
-
-
 class _UniqueKeyLoader(yaml.SafeLoader):
     """YAML's safe loader, but a key given twice in one mapping is an error: PyYAML silently keeps
     the last one, so a second `training:` block would drop the first without a word."""
@@ -61,17 +53,16 @@ def read_yaml(path: str | Path) -> dict:
 
 
 def training_config_class(method: str, loss_type: str = "dpo"):
-    """The TRL config dataclass whose fields the `training:` block may use."""
-    if method == "sft" or method == "cadv_ul":
-        from trl import SFTConfig
+    """The TRL config dataclass whose fields the `training:` block may use (the METHODS entry's)."""
+    from robalign.config.methods import get_method
 
-        return SFTConfig
-    from robalign.trainers.config import PreferenceConfig
-
-    return PreferenceConfig
+    return get_method(method).training_config_class()
 
 
-def _check_fields(block: dict, cls, file: str, path: str, extra: dict | None = None) -> dict:
+def _check_fields(block: dict, cls, file: str, path: str, extra: dict | None = None, only: set[str] | None = None,
+                  why_not: str = "") -> dict:
+    """Type-check `block` against the fields of dataclass `cls`; `only` restricts the accepted fields
+    (a field outside it: "no such setting" + `why_not`)."""
     names = {f.name: f for f in dataclasses.fields(cls) if f.init}
     try:
         hints = typing.get_type_hints(cls)
@@ -82,6 +73,8 @@ def _check_fields(block: dict, cls, file: str, path: str, extra: dict | None = N
     for key, value in block.items():
         if key in extra:
             out[key] = coerce(value, extra[key], file, f"{path}.{key}")
+        elif key in names and only is not None and key not in only:
+            raise ConfigError(file, f"{path}.{key}", f"no such setting {why_not}", got=repr(value))
         elif key in names:
             tp = hints.get(key, typing.Any)
             try:
@@ -108,8 +101,11 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, check_path
         raise ConfigError(file, "model", "missing key: model (a block with model_name_or_path)")
     recipe = from_dict(Recipe, raw, file)
     recipe.source = file
-    cls = training_config_class(recipe.method.name, recipe.method.loss_type)
-    recipe.training = _check_fields(recipe.training, cls, file, "training", EXTRA_TRAINING_KEYS)
+    from robalign.config.methods import get_method
+
+    spec = get_method(recipe.method.name, file)
+    recipe.training = _check_fields(recipe.training, spec.training_config_class(), file, "training", only=spec.training_keys(),
+                                    why_not=f"for method {spec.name}: its trainer does not read it")
     if recipe.peft is not None:
         from peft import LoraConfig
 
@@ -129,11 +125,16 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, check_path
 
 
 def _check_method_data(recipe: Recipe, file: str) -> None:
-    name = recipe.method.name
-    needs = {"sft": ["train"], "preference": ["train"], "cadv_ul": ["safety"], "cadv_ipo": ["safety"]}[name]
-    for key in needs:
+    """The datasets the METHODS entry requires are given, and no other is."""
+    from robalign.config.methods import get_method
+
+    spec = get_method(recipe.method.name, file)
+    for key in spec.required:
         if getattr(recipe.data, key) is None:
-            raise ConfigError(file, f"data.{key}", f"missing key: data.{key} (method {name} needs it)")
+            raise ConfigError(file, f"data.{key}", f"missing key: data.{key} (method {spec.name} needs it)")
+    for f in dataclasses.fields(recipe.data):
+        if getattr(recipe.data, f.name) is not None and f.name not in spec.datasets:
+            raise ConfigError(file, f"data.{f.name}", f"no such dataset for {spec.name}: {spec.other_data_hint}")
 
 
 def _check_paths(recipe: Recipe, file: str) -> None:
@@ -157,22 +158,24 @@ def _check_paths(recipe: Recipe, file: str) -> None:
         raise ConfigError(file, "launch.config_file", f"file not found: {recipe.launch.config_file}")
 
 
-DATA_KINDS = {"train": None, "eval": None, "safety": "safety", "utility": "utility"}
-
-
 def check_data_columns(recipe: Recipe) -> dict[str, int]:
-    """Open every dataset of the recipe and check its columns; returns {key: n_rows}."""
+    """Open every dataset of the recipe, check its columns (the kind its METHODS entry names) and
+    the method's data rules; returns {key: n_rows}."""
+    from robalign.config.methods import get_method
     from robalign.data.loading import check_columns, check_rows, load_dataset_spec
 
     file = recipe.source
-    kind_of_train = "sft" if recipe.method.name == "sft" else ("utility" if recipe.method.name == "cadv_ul" else "preference")
-    sizes = {}
-    for key, kind in DATA_KINDS.items():
+    method = get_method(recipe.method.name, file)
+    sizes, loaded = {}, {}
+    for key, kind in method.datasets.items():
         spec = getattr(recipe.data, key)
         if spec is None:
             continue
         ds = load_dataset_spec(spec, file, f"data.{key}")
-        check_columns(ds, kind or kind_of_train, file, f"data.{key}", spec.source)
-        check_rows(ds, kind or kind_of_train, file, f"data.{key}", spec.source)
+        check_columns(ds, kind, file, f"data.{key}", spec.source)
+        check_rows(ds, kind, file, f"data.{key}", spec.source)
         sizes[key] = len(ds)
+        loaded[key] = ds
+    if method.check_data is not None:
+        method.check_data(recipe, loaded)
     return sizes

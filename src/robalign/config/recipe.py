@@ -23,11 +23,11 @@ from typing import Any, Literal, Optional
 
 from robalign.config.adversarial import AdversarialArgs
 from robalign.config.lcpo import LCPOArgs
+from robalign.config.methods import METHODS
 from robalign.config.schema import field
 from robalign.errors import ConfigError
+from robalign.losses import LOSSES
 
-METHODS = ["sft", "preference", "cadv_ul", "cadv_ipo"]
-LOSS_TYPES = ["dpo", "ipo", "simpo", "cpo", "cdpo", "rdpo"]
 NOISE_MODELS = ["none", "lcpo"]
 
 
@@ -115,12 +115,14 @@ class DataArgs:
 
 @dataclass
 class MethodArgs:
-    name: str = field("preference", help="Training method.", choices=METHODS)
-    loss_type: str = field("dpo", help="Base preference loss (preference and cadv_ipo methods).", choices=LOSS_TYPES)
+    name: str = field("preference", help="Training method (an entry of robalign.config.methods.METHODS).", choices=list(METHODS))
+    loss_type: str = field("dpo", help="Base preference loss (an entry of robalign.losses.LOSSES; methods that take one).",
+                           choices=list(LOSSES))
     noise_model: str = field("none", help="Label-noise model: none, or lcpo (learned reliability, EM reweighting).", choices=NOISE_MODELS)
 
     def validate(self, file, path):
-        for key, allowed in (("name", METHODS), ("loss_type", LOSS_TYPES), ("noise_model", NOISE_MODELS)):
+        # the registries as they are now (a loss or method registered after import is valid too)
+        for key, allowed in (("name", list(METHODS)), ("loss_type", list(LOSSES)), ("noise_model", NOISE_MODELS)):
             value = getattr(self, key)
             if value not in allowed:
                 raise ConfigError(file, f"{path}.{key}", "one of " + ", ".join(allowed), got=repr(value))

@@ -18,7 +18,7 @@ from robalign.errors import ConfigError
 
 #: TRL DPOConfig keys that robalign's preference trainer does not implement (and why).
 UNSUPPORTED_TRAINING_KEYS = {
-    "loss_type": "set method.loss_type (dpo, ipo, simpo, cpo, cdpo, rdpo) instead",
+    "loss_type": "set method.loss_type (an entry of robalign.losses.LOSSES) instead",
     "loss_weights": "one base loss per run (method.loss_type)",
     "ld_alpha": "not implemented by robalign's preference trainer",
     "f_divergence_type": "not implemented by robalign's preference trainer",
@@ -26,13 +26,13 @@ UNSUPPORTED_TRAINING_KEYS = {
     "padding_free": "not implemented by robalign's preference trainer",
 }
 
-#: Training keys that only one family of base losses reads: elsewhere they would be silently ignored.
-LOSS_ONLY_KEYS = {
-    "label_smoothing": ("cdpo", "rdpo"),  # their fixed flip rate eps
-    "simpo_gamma": ("simpo",),
-    "cpo_alpha": ("cpo", "simpo"),  # the NLL term TRL's CPOTrainer adds to both
-    "rpo_alpha": ("dpo", "ipo", "cdpo", "rdpo"),  # the same NLL term beside a reference-based loss (RPO)
-}
+
+def loss_only_keys() -> dict[str, tuple[str, ...]]:
+    """Training keys that only some losses read (from their LOSSES entries): elsewhere they would be silently ignored."""
+    from robalign.losses.registry import loss_only_keys as from_registry
+
+    return from_registry()
+
 
 _AT_LEAST_ONE = ("per_device_train_batch_size", "per_device_eval_batch_size", "gradient_accumulation_steps",
                  "max_length", "max_prompt_length", "max_completion_length")
@@ -51,34 +51,107 @@ def check_rules(recipe) -> None:
 
 
 def check_method_rules(recipe) -> None:
-    """Which method may use which loss, keys and datasets."""
+    """Which method may use which loss, keys and reference model: read from the METHODS and LOSSES entries."""
+    from robalign.config.methods import get_method
+    from robalign.losses import get_loss
+
     file, m, t = recipe.source, recipe.method, recipe.training
-    if m.name in ("preference", "cadv_ipo"):
+    method = get_method(m.name, file)
+    if method.uses_loss:
+        if "loss_type" in t:  # TRL's name for what robalign calls method.loss_type
+            raise ConfigError(file, "training.loss_type", f"no such setting here: set method.loss_type ({', '.join(_losses())}) instead")
         for key, why in UNSUPPORTED_TRAINING_KEYS.items():
             if key in t:
                 raise ConfigError(file, f"training.{key}", f"no such setting here: {why}")
-    if m.name in ("preference", "cadv_ipo"):
-        for key, losses in LOSS_ONLY_KEYS.items():
+        if method.loss_types is not None and m.loss_type not in method.loss_types:
+            raise ConfigError(file, "method.loss_type", f"{' or '.join(method.loss_types)} for method {m.name} (other losses under "
+                              "attack: method preference with adversarial.enabled)", got=repr(m.loss_type))
+        loss = get_loss(m.loss_type)
+        for key, losses in loss_only_keys().items():
             if key in t and m.loss_type not in losses:
                 raise ConfigError(file, f"training.{key}", f"no such setting for loss_type {m.loss_type!r}: it applies to "
                                   f"{' and '.join(losses)} only", got=repr(t[key]))
-    if m.noise_model == "lcpo" and m.loss_type in ("cdpo", "rdpo"):
-        raise ConfigError(file, "method.loss_type", "dpo (or ipo, simpo, cpo) with noise_model: lcpo: cdpo and rdpo assume a "
-                          "fixed flip rate, which LCPO learns instead (compare them as separate runs)", got=repr(m.loss_type))
+        if m.noise_model == "lcpo" and loss.fixed_flip_rate:
+            fixed = " and ".join(n for n, s in _registry().items() if s.fixed_flip_rate)
+            learns = ", ".join(n for n, s in _registry().items() if not s.fixed_flip_rate)
+            raise ConfigError(file, "method.loss_type", f"{learns} with noise_model: lcpo: {fixed} assume a fixed flip rate, which "
+                              "LCPO learns instead (compare them as separate runs)", got=repr(m.loss_type))
+        for hp in loss.hyper_parameters:
+            value = t.get(hp.key, hp.default)
+            if hp.check is not None and value is not None and not (_number(value) and hp.check(value)):
+                raise ConfigError(file, f"training.{hp.key}", hp.expected, got=repr(value))
     if m.noise_model == "lcpo":
         recipe.lcpo.validate(file, "lcpo")  # a recipe built in code skips load_recipe's field checks
-    eps = t.get("label_smoothing", 0.0)
-    if m.name == "preference" and m.loss_type == "rdpo" and not 0.0 <= eps < 0.5:
-        raise ConfigError(file, "training.label_smoothing", "rdpo's flip rate eps in [0, 0.5)", got=repr(eps))
-    if m.name == "preference" and m.loss_type == "cdpo" and not 0.0 <= eps <= 0.5:
-        raise ConfigError(file, "training.label_smoothing", "cdpo's flip rate eps in [0, 0.5]", got=repr(eps))
-    if m.name == "cadv_ipo" and m.loss_type != "ipo":
-        raise ConfigError(file, "method.loss_type", "ipo for method cadv_ipo (other losses under attack: method preference with "
-                          "adversarial.enabled)", got=repr(m.loss_type))
-    if m.name in ("cadv_ul", "cadv_ipo") and (recipe.data.train is not None or recipe.data.eval is not None):
-        key = "data.train" if recipe.data.train is not None else "data.eval"
-        raise ConfigError(file, key, f"no such dataset for {m.name}: harmful prompts go in data.safety, benign data in "
-                          "data.utility (evaluate with robalign attack-eval)")
+    _check_reference(recipe, method)
+    if method.check is not None:
+        method.check(recipe)
+
+
+def _registry():
+    from robalign.losses import LOSSES
+
+    return LOSSES
+
+
+def _losses() -> list[str]:
+    return list(_registry())
+
+
+def _check_reference(recipe, method) -> None:
+    """model.ref_model_name_or_path is read only where a frozen reference model is built from it."""
+    ref = recipe.model.ref_model_name_or_path
+    if not ref:
+        return
+    file, key = recipe.source, "model.ref_model_name_or_path"
+    if method.reference is None:
+        raise ConfigError(file, key, f"no such setting for method {method.name}: it uses no reference model", got=repr(ref))
+    if method.uses_loss:
+        from robalign.losses import get_loss
+
+        if not get_loss(recipe.method.loss_type).needs_reference:
+            raise ConfigError(file, key, f"no such setting for loss_type {recipe.method.loss_type!r}: it uses no reference model",
+                              got=repr(ref))
+    if recipe.peft is not None:
+        raise ConfigError(file, key, "null with peft (the reference is the base model with the adapters disabled, or an adapter "
+                          "named 'ref'); set it for full fine-tuning only", got=repr(ref))
+
+
+_DEFAULT_BATCH = 8  # TrainingArguments.per_device_train_batch_size
+
+
+def check_adversarial_batch(recipe) -> None:
+    """cadv_*: each per-device batch holds harmful rows and utility slots (robalign.data.adversarial_rows)."""
+    from robalign.data.adversarial_rows import check_layout
+
+    a = recipe.adversarial
+    check_layout(recipe.training.get("per_device_train_batch_size", _DEFAULT_BATCH), a.adv_fraction, a.benign_fraction,
+                 recipe.data.utility is not None, recipe.source)
+
+
+def check_adversarial_rows(recipe, datasets: dict) -> None:
+    """cadv_*: the training rows build from the loaded data (harmful rows, benign look-alikes, utility turns)."""
+    from robalign.data.adversarial_rows import adversarial_rows
+
+    adversarial_rows(recipe, datasets["safety"], datasets.get("utility"),
+                     recipe.training.get("per_device_train_batch_size", _DEFAULT_BATCH), 0)
+
+
+def check_annotators(recipe, datasets: dict) -> None:
+    """LCPO per annotator: every annotator of data.eval has a reliability learnt from data.train."""
+    train, evaluation = datasets.get("train"), datasets.get("eval")
+    if recipe.method.noise_model != "lcpo" or not recipe.lcpo.per_annotator or train is None or evaluation is None:
+        return
+    unknown_annotators(train, evaluation, recipe.source)
+
+
+def unknown_annotators(train, evaluation, file) -> None:
+    """Raise when `evaluation` (a datasets.Dataset) names an annotator `train` does not."""
+    if "annotator" not in evaluation.column_names:
+        return
+    seen = {str(a) for a in train["annotator"]} if "annotator" in train.column_names else set()
+    unknown = sorted({str(a) for a in evaluation["annotator"]} - seen)
+    if unknown:
+        raise ConfigError(file, "data.eval.annotator", f"annotators seen in the training data (unknown: {unknown[:5]})")
 
 
 def check_training_rules(recipe) -> None:

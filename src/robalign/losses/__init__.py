@@ -1,8 +1,7 @@
-"""Pure loss functions: preference links, base losses (dpo/ipo/simpo/cpo/cdpo/rdpo), LCPO."""
+"""Pure loss functions: the LOSSES registry of preference losses (dpo/ipo/simpo/cpo/cdpo/rdpo), LCPO."""
 
 from robalign.losses.lcpo import lcpo_loss, lcpo_posterior, lcpo_reweighted_loss, reliability_logit
 from robalign.losses.preference import (
-    BASE_LOSSES,
     LOSS_TYPES,
     NLL_TERM,
     REFERENCE_FREE,
@@ -15,9 +14,10 @@ from robalign.losses.preference import (
     sigmoid_loss,
     simpo_loss,
 )
+from robalign.losses.registry import LOSSES, HyperParameter, LossParams, LossSpec, PairLogps, get_loss, register_loss, unregister_loss
 
 __all__ = [
-    "BASE_LOSSES", "LOSS_TYPES", "NLL_TERM", "REFERENCE_FREE", "base_loss", "cdpo_loss", "cpo_nll", "ipo_loss", "lcpo_loss",
-    "lcpo_posterior", "lcpo_reweighted_loss", "preference_logits", "rdpo_loss", "reliability_logit", "sigmoid_loss",
-    "simpo_loss",
+    "LOSSES", "LOSS_TYPES", "HyperParameter", "LossParams", "LossSpec", "NLL_TERM", "PairLogps", "REFERENCE_FREE", "base_loss",
+    "cdpo_loss", "cpo_nll", "get_loss", "ipo_loss", "lcpo_loss", "lcpo_posterior", "lcpo_reweighted_loss", "preference_logits",
+    "rdpo_loss", "register_loss", "reliability_logit", "sigmoid_loss", "simpo_loss", "unregister_loss",
 ]

@@ -36,23 +36,10 @@ All functions return unreduced (B,) tensors; the trainer reduces.
 
 from __future__ import annotations
 
-from typing import Callable
-
 import torch
 import torch.nn.functional as F
 
-from robalign.errors import UserError
-
-REFERENCE_FREE = frozenset({"simpo", "cpo"})
-LENGTH_NORMALISED = frozenset({"simpo", "ipo"})
-#: Losses that take TRL CPOConfig's `cpo_alpha` NLL term on the chosen response (CPOTrainer adds it to both).
-NLL_TERM = frozenset({"cpo", "simpo"})
-
-
-def _need(loss_type: str, **tensors) -> None:
-    missing = [k for k, v in tensors.items() if v is None]
-    if missing:
-        raise ValueError(f"loss_type {loss_type!r} needs {', '.join(missing)}")
+from robalign.losses.registry import LOSSES, HyperParameter, LossParams, LossSpec, PairLogps, get_loss, register_loss
 
 
 def reference_margin(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, chosen_lengths=None, rejected_lengths=None):
@@ -68,46 +55,6 @@ def reference_margin(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejecte
 def simpo_margin(chosen_logps, rejected_logps, chosen_lengths, rejected_lengths, beta: float):
     """m = beta * (pi_w / n_w - pi_l / n_l): SimPO's length-normalised reward margin. (B,)"""
     return beta * (chosen_logps / chosen_lengths.clamp(min=1) - rejected_logps / rejected_lengths.clamp(min=1))
-
-
-def preference_logits(
-    loss_type: str,
-    chosen_logps: torch.Tensor,
-    rejected_logps: torch.Tensor,
-    ref_chosen_logps: torch.Tensor | None = None,
-    ref_rejected_logps: torch.Tensor | None = None,
-    *,
-    beta: float,
-    gamma: float = 0.0,
-    chosen_lengths: torch.Tensor | None = None,
-    rejected_lengths: torch.Tensor | None = None,
-    cpo_alpha: float = 0.0,
-) -> torch.Tensor:
-    """Per-example logit z of "the observed order is right" (p = sigmoid(z)), shape (B,).
-
-    Logps are summed over response tokens, lengths are response token counts. See the
-    module docstring for the link of each loss_type. ``cpo_alpha`` (cpo and simpo only) adds
-    the NLL term's share to the link; base losses take the link with ``cpo_alpha = 0``.
-    """
-    if cpo_alpha and loss_type not in NLL_TERM:
-        raise ValueError(f"cpo_alpha applies to {' and '.join(sorted(NLL_TERM))}, not {loss_type!r}")
-    if loss_type in ("dpo", "cdpo", "rdpo"):
-        _need(loss_type, ref_chosen_logps=ref_chosen_logps, ref_rejected_logps=ref_rejected_logps)
-        return beta * reference_margin(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps)
-    if loss_type == "ipo":
-        _need(loss_type, ref_chosen_logps=ref_chosen_logps, ref_rejected_logps=ref_rejected_logps)
-        h = reference_margin(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, chosen_lengths, rejected_lengths)
-        return 2.0 * h / beta
-    if loss_type == "simpo":
-        _need(loss_type, chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths)
-        m = simpo_margin(chosen_logps, rejected_logps, chosen_lengths, rejected_lengths, beta)
-        z = F.logsigmoid(m - gamma) - F.logsigmoid(-m - gamma)
-        if cpo_alpha:
-            z = z + simpo_margin(chosen_logps, rejected_logps, chosen_lengths, rejected_lengths, cpo_alpha)
-        return z
-    if loss_type == "cpo":
-        return (beta + cpo_alpha) * (chosen_logps - rejected_logps)
-    raise UserError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
 
 
 def sigmoid_loss(z: torch.Tensor) -> torch.Tensor:
@@ -148,6 +95,102 @@ def cpo_nll(chosen_logps: torch.Tensor, chosen_lengths: torch.Tensor, weights: t
     return -chosen_logps.sum() / chosen_lengths.sum().clamp(min=1)
 
 
+# ----- the registry entries: link z and base loss of each loss_type ---------------------------
+def _dpo_link(p: PairLogps, hp: LossParams) -> torch.Tensor:
+    p.need("dpo", "ref_chosen_logps", "ref_rejected_logps")
+    return hp.beta * reference_margin(p.chosen_logps, p.rejected_logps, p.ref_chosen_logps, p.ref_rejected_logps)
+
+
+def _ipo_hbar(p: PairLogps) -> torch.Tensor:
+    p.need("ipo", "ref_chosen_logps", "ref_rejected_logps")
+    return reference_margin(p.chosen_logps, p.rejected_logps, p.ref_chosen_logps, p.ref_rejected_logps,
+                            p.chosen_lengths, p.rejected_lengths)
+
+
+def _simpo_m(p: PairLogps, beta: float) -> torch.Tensor:
+    p.need("simpo", "chosen_lengths", "rejected_lengths")
+    return simpo_margin(p.chosen_logps, p.rejected_logps, p.chosen_lengths, p.rejected_lengths, beta)
+
+
+def _simpo_link(p: PairLogps, hp: LossParams) -> torch.Tensor:
+    m = _simpo_m(p, hp.beta)
+    z = F.logsigmoid(m - hp.gamma) - F.logsigmoid(-m - hp.gamma)
+    if hp.nll_weight:
+        z = z + _simpo_m(p, hp.nll_weight)
+    return z
+
+
+_EPS = "label_smoothing"
+_NLL = HyperParameter("cpo_alpha", "Weight of the NLL term on the chosen response (TRL CPOConfig's name).")
+# RPO (Pang et al. 2024): DPO/IPO + rpo_alpha * NLL of the chosen answer, outside the LCPO link, weighted by w under LCPO.
+_RPO = HyperParameter("rpo_alpha", "Weight of an NLL term on the chosen response (RPO; TRL 0.x DPOConfig's name).", default=0.0)
+_RPO_TERM = dict(extra_terms=("nll",), nll_key="rpo_alpha", nll_in_link=False)
+
+register_loss(LossSpec(
+    "dpo", "DPO (Rafailov et al. 2023): -log sigmoid(beta h).",
+    link=_dpo_link, base=lambda p, z, hp: sigmoid_loss(z), needs_reference=True, length_normalised=False,
+    hyper_parameters=(_RPO,), **_RPO_TERM))
+register_loss(LossSpec(
+    "ipo", "IPO (Azar et al. 2023) on length-normalised log-ratios, as TRL: (hbar - 1/(2 beta))^2.",
+    link=lambda p, hp: 2.0 * _ipo_hbar(p) / hp.beta, base=lambda p, z, hp: ipo_loss(_ipo_hbar(p), hp.beta),
+    needs_reference=True, length_normalised=True, hyper_parameters=(_RPO,), **_RPO_TERM))
+register_loss(LossSpec(
+    "simpo", "SimPO (Meng et al. 2024): -log sigmoid(m - gamma), reference-free, per-token margin.",
+    link=_simpo_link, base=lambda p, z, hp: simpo_loss(_simpo_m(p, hp.beta), hp.gamma),
+    needs_reference=False, length_normalised=True, extra_terms=("nll",), nll_key="cpo_alpha",
+    # Departs from TRL's CPOConfig, whose cpo_alpha defaults to 1.0 for simpo too (CPO-SimPO): robalign's
+    # simpo default is the SimPO paper's loss; cpo_alpha: 1.0 restores TRL's.
+    hyper_parameters=(HyperParameter("simpo_gamma", "SimPO target reward margin gamma (CPOConfig name).", default=0.5),
+                      HyperParameter(_NLL.key, _NLL.help, default=0.0))))
+register_loss(LossSpec(
+    "cpo", "CPO (Xu et al. 2024): -log sigmoid(beta d) + cpo_alpha * NLL(chosen), reference-free.",
+    link=lambda p, hp: (hp.beta + hp.nll_weight) * (p.chosen_logps - p.rejected_logps),
+    base=lambda p, z, hp: sigmoid_loss(z), needs_reference=False, length_normalised=False,
+    extra_terms=("nll",), nll_key="cpo_alpha", hyper_parameters=(HyperParameter(_NLL.key, _NLL.help, default=1.0),)))
+register_loss(LossSpec(
+    "cdpo", "Conservative DPO (label smoothing eps = training.label_smoothing).",
+    link=_dpo_link, base=lambda p, z, hp: cdpo_loss(z, hp.eps), needs_reference=True, length_normalised=False,
+    fixed_flip_rate=True, hyper_parameters=(HyperParameter(_EPS, "cdpo's fixed flip rate eps.", default=0.0,
+                                                           check=lambda v: 0.0 <= v <= 0.5, expected="cdpo's flip rate eps in [0, 0.5]"),
+                                            _RPO), **_RPO_TERM))
+register_loss(LossSpec(
+    "rdpo", "Robust DPO (Chowdhury et al. 2024), flip rate eps = training.label_smoothing.",
+    link=_dpo_link, base=lambda p, z, hp: rdpo_loss(z, hp.eps), needs_reference=True, length_normalised=False,
+    fixed_flip_rate=True, hyper_parameters=(HyperParameter(_EPS, "rdpo's fixed flip rate eps.", default=0.0,
+                                                           check=lambda v: 0.0 <= v < 0.5, expected="rdpo's flip rate eps in [0, 0.5)"),
+                                            _RPO), **_RPO_TERM))
+
+
+def _nll_losses() -> list[str]:
+    return sorted(n for n, s in LOSSES.items() if "nll" in s.extra_terms and s.nll_in_link)
+
+
+def preference_logits(
+    loss_type: str,
+    chosen_logps: torch.Tensor,
+    rejected_logps: torch.Tensor,
+    ref_chosen_logps: torch.Tensor | None = None,
+    ref_rejected_logps: torch.Tensor | None = None,
+    *,
+    beta: float,
+    gamma: float = 0.0,
+    chosen_lengths: torch.Tensor | None = None,
+    rejected_lengths: torch.Tensor | None = None,
+    cpo_alpha: float = 0.0,
+) -> torch.Tensor:
+    """Per-example logit z of "the observed order is right" (p = sigmoid(z)), shape (B,).
+
+    Logps are summed over response tokens, lengths are response token counts. See the
+    module docstring for the link of each loss_type. ``cpo_alpha`` (losses with the "nll" extra
+    term) adds the NLL term's share to the link; base losses take the link with ``cpo_alpha = 0``.
+    """
+    spec = get_loss(loss_type)
+    if cpo_alpha and not ("nll" in spec.extra_terms and spec.nll_in_link):
+        raise ValueError(f"cpo_alpha applies to {' and '.join(_nll_losses())}, not {loss_type!r}")
+    pair = PairLogps(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, chosen_lengths, rejected_lengths)
+    return spec.link(pair, LossParams(beta=beta, gamma=gamma, nll_weight=cpo_alpha))
+
+
 def base_loss(
     loss_type: str,
     chosen_logps: torch.Tensor,
@@ -162,31 +205,24 @@ def base_loss(
     rejected_lengths: torch.Tensor | None = None,
     z: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """The observed-label loss of `loss_type`, shape (B,) (CPO's NLL term excluded: `cpo_nll`).
+    """The observed-label loss of `loss_type`, shape (B,) (the NLL extra term excluded: `cpo_nll`).
 
     Pass `z` from `preference_logits` (with ``cpo_alpha = 0``) to avoid recomputing it.
     """
-    if loss_type not in BASE_LOSSES:
-        raise UserError(f"unknown loss_type {loss_type!r}; valid: {', '.join(LOSS_TYPES)}")
-    if loss_type == "ipo":
-        _need(loss_type, ref_chosen_logps=ref_chosen_logps, ref_rejected_logps=ref_rejected_logps)
-        hbar = reference_margin(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, chosen_lengths, rejected_lengths)
-        return ipo_loss(hbar, beta)
-    if loss_type == "simpo":
-        _need(loss_type, chosen_lengths=chosen_lengths, rejected_lengths=rejected_lengths)
-        return simpo_loss(simpo_margin(chosen_logps, rejected_logps, chosen_lengths, rejected_lengths, beta), gamma)
+    spec = get_loss(loss_type)
+    pair = PairLogps(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, chosen_lengths, rejected_lengths)
+    params = LossParams(beta=beta, gamma=gamma, eps=eps)
     if z is None:
-        z = preference_logits(loss_type, chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps, beta=beta, gamma=gamma)
-    return BASE_LOSSES[loss_type](z, eps)
+        z = spec.link(pair, params)
+    return spec.base(pair, z, params)
 
 
-# The losses that are functions of z alone (ipo and simpo use their own margin, see base_loss).
-BASE_LOSSES: dict[str, Callable[[torch.Tensor, float], torch.Tensor] | None] = {
-    "dpo": lambda z, eps: sigmoid_loss(z),
-    "ipo": None,
-    "simpo": None,
-    "cpo": lambda z, eps: sigmoid_loss(z),
-    "cdpo": cdpo_loss,
-    "rdpo": rdpo_loss,
-}
-LOSS_TYPES = tuple(BASE_LOSSES)
+def _names(pred) -> frozenset:
+    return frozenset(n for n, s in LOSSES.items() if pred(s))
+
+
+# Views of the registry for readers that want sets (built-in losses at import time).
+REFERENCE_FREE = _names(lambda s: not s.needs_reference)
+LENGTH_NORMALISED = _names(lambda s: s.length_normalised)
+NLL_TERM = _names(lambda s: "nll" in s.extra_terms and s.nll_in_link)  # the losses cpo_alpha's NLL term belongs to
+LOSS_TYPES = tuple(LOSSES)

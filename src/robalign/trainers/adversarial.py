@@ -32,7 +32,7 @@ from robalign.attacks.batch import prompt_mask
 from robalign.attacks.embedding import EmbeddingAttack, mean_embedding_norm
 from robalign.errors import ConfigError
 from robalign.losses.adversarial import floor_logps, ipo_loss, mean_logps, per_token_logps, sft_loss, ul_loss
-from robalign.trainers.adversarial_data import AdversarialCollator, RowDataset, build_blocks, split_safety, utility_row
+from robalign.trainers.adversarial_data import AdversarialCollator
 from robalign.trainers.checkpointing import CompleteCheckpointMixin
 
 def stack_groups(groups: list[tuple[dict, torch.Tensor | None]], embed) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
@@ -78,16 +78,21 @@ class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
         check_method_rules(recipe)  # the same rules validate applies
         if eval_dataset is not None:
             raise ConfigError(file, "data.eval", f"no such dataset for {self.method} (evaluate with robalign attack-eval)")
-        rows = self._load_rows(recipe, args)
+        if train_dataset is None:  # built in code: the rows exactly as `robalign train` builds them
+            from robalign.trainers.data import build_datasets
+
+            train_dataset, _ = build_datasets(recipe, args.per_device_train_batch_size, args.seed)
+        rows = train_dataset.rows
         if peft_config is not None:
             from peft import get_peft_model
 
             model = get_peft_model(model, peft_config)
         self.ref_model = None
         if self.method == "cadv_ipo" and peft_config is None:
-            self.ref_model = ref_model if ref_model is not None else self._load_reference(recipe, model)
+            # model.ref_model_name_or_path arrives as ref_model (robalign.train); else a frozen copy of the initial policy
+            self.ref_model = ref_model if ref_model is not None else copy.deepcopy(model)
             self.ref_model.eval().requires_grad_(False)
-        super().__init__(model=model, args=args, train_dataset=RowDataset(rows), processing_class=processing_class,
+        super().__init__(model=model, args=args, train_dataset=train_dataset, processing_class=processing_class,
                          data_collator=AdversarialCollator(processing_class, getattr(args, "max_length", None)),
                          callbacks=callbacks, **kwargs)
         if self.ref_model is not None:
@@ -100,29 +105,6 @@ class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
         self._adv_metrics = defaultdict(list)
 
     # ----- setup ---------------------------------------------------------------------------
-    def _load_rows(self, recipe, args) -> list[dict]:
-        from robalign.data.loading import check_columns, load_dataset_spec
-
-        file = recipe.source
-        safety = load_dataset_spec(recipe.data.safety, file, "data.safety")
-        check_columns(safety, "safety", file, "data.safety", recipe.data.safety.source)
-        harmful, benign = split_safety(safety.to_list(), file, "data.safety")
-        utility = []
-        if recipe.data.utility is not None:
-            ds = load_dataset_spec(recipe.data.utility, file, "data.utility")
-            check_columns(ds, "utility", file, "data.utility", recipe.data.utility.source)
-            utility = [utility_row(r, file, "data.utility") for r in ds.to_list()]
-        return build_blocks(harmful, benign, utility, args.per_device_train_batch_size, self.adv.adv_fraction,
-                            self.adv.benign_fraction, args.seed, file)
-
-    @staticmethod
-    def _load_reference(recipe, model):
-        if recipe.model.ref_model_name_or_path:
-            from transformers import AutoModelForCausalLM
-
-            return AutoModelForCausalLM.from_pretrained(recipe.model.ref_model_name_or_path, dtype=model.dtype)
-        return copy.deepcopy(model)
-
     def _get_train_sampler(self, train_dataset=None):
         # blocks are pre-shuffled with a fixed composition: read them in order
         return torch.utils.data.SequentialSampler(train_dataset if train_dataset is not None else self.train_dataset)

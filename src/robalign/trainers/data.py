@@ -1,25 +1,20 @@
-"""Datasets for a recipe's method, in the form the TRL trainers expect.
+"""Datasets for a recipe's method, in the form the TRL trainers expect, built before the trainer.
 
-Plain-string columns become single-turn chat messages (`to_conversational`) so the model's
-chat template is applied by TRL exactly as at inference. Columns the method does not use are
+Which datasets a method reads and the column kind of each come from its METHODS entry. Plain-
+string columns become single-turn chat messages (`to_conversational`) so the model's chat
+template is applied by TRL exactly as at inference. Columns the method does not use are
 dropped here, explicitly, except the preference extras robalign understands:
 `label_flipped` (known noise, for diagnostics), `annotator` (per-annotator reliability) and
-`weight` (a per-pair prior on reliability).
+`weight` (a per-pair prior on reliability). The adversarial methods' rows (harmful prompts,
+benign look-alikes, utility data in fixed batch blocks) come from `robalign.data.adversarial_rows`.
 """
 
 from __future__ import annotations
 
+from robalign.config.methods import get_method
 from robalign.data.loading import check_columns, check_rows, extract_shared_prompt, load_dataset_spec, to_conversational
 
 PREFERENCE_EXTRAS = ("label_flipped", "annotator", "weight")
-
-
-def _kind(method: str) -> str:
-    if method == "sft":
-        return "sft"
-    if method == "cadv_ul":
-        return "utility"
-    return "preference"
 
 
 def columns_to_keep(kind: str, names: list[str]) -> list[str]:
@@ -31,11 +26,12 @@ def columns_to_keep(kind: str, names: list[str]) -> list[str]:
 
 
 def load_split(recipe, key: str):
-    """Load data.<key>, check its columns, keep the needed ones, convert to chat form."""
+    """Load data.<key>, check its columns, keep the needed ones, convert to chat form (None if absent
+    or not a dataset this method trains on as a table)."""
     spec = getattr(recipe.data, key)
-    if spec is None:
+    kind = get_method(recipe.method.name, recipe.source).datasets.get(key)
+    if spec is None or kind not in ("sft", "preference"):
         return None
-    kind = _kind(recipe.method.name)
     ds = load_dataset_spec(spec, recipe.source, f"data.{key}")
     check_columns(ds, kind, recipe.source, f"data.{key}", spec.source)
     keep = columns_to_keep(kind, ds.column_names)
@@ -44,3 +40,27 @@ def load_split(recipe, key: str):
     if kind == "preference":
         ds = extract_shared_prompt(ds, recipe.source, f"data.{key}")
     return to_conversational(ds)
+
+
+def _load_checked(recipe, key: str, kind: str):
+    spec = getattr(recipe.data, key)
+    if spec is None:
+        return None
+    ds = load_dataset_spec(spec, recipe.source, f"data.{key}")
+    check_columns(ds, kind, recipe.source, f"data.{key}", spec.source)
+    return ds
+
+
+def build_datasets(recipe, batch_size: int, seed: int):
+    """(train, eval) datasets of the recipe's method, its data rules applied (the ones validate applies)."""
+    method = get_method(recipe.method.name, recipe.source)
+    if "safety" in method.datasets:  # cadv_*: rows in fixed batch blocks
+        from robalign.data.adversarial_rows import adversarial_rows
+
+        safety = _load_checked(recipe, "safety", method.datasets["safety"])
+        utility = _load_checked(recipe, "utility", method.datasets["utility"])
+        return adversarial_rows(recipe, safety, utility, batch_size, seed), None
+    train, evaluation = load_split(recipe, "train"), load_split(recipe, "eval")
+    if method.check_data is not None:
+        method.check_data(recipe, {k: v for k, v in (("train", train), ("eval", evaluation)) if v is not None})
+    return train, evaluation

@@ -1,35 +1,19 @@
-"""The one place that maps a recipe to a trainer class and builds it.
-
-Extend `trainer_class` (not the callers) when a method is added: the adversarial methods
-(`cadv_ul`, `cadv_ipo`, and `adversarial.enabled` on the preference trainer) plug in here.
-"""
+"""Builds the recipe's trainer: the class named by its METHODS entry (robalign.config.methods)."""
 
 from __future__ import annotations
 
-from robalign.config.recipe import METHODS
-from robalign.errors import ConfigError
+from robalign.config.methods import get_method
 
 
 def trainer_class(recipe):
-    """The trainer class for `recipe.method.name` (and its options)."""
-    name = recipe.method.name
-    if name == "sft":
-        from robalign.trainers.sft import RobalignSFTTrainer
+    """The trainer class of `recipe.method.name` (and its options)."""
+    spec = get_method(recipe.method.name, recipe.source)
+    if recipe.adversarial.enabled and not spec.attacked and spec.name == "preference":
+        # the policy forward under embedding attack, any loss_type / noise_model
+        from robalign.trainers.adversarial_preference import AdversarialPreferenceTrainer
 
-        return RobalignSFTTrainer
-    if name == "preference":
-        if recipe.adversarial.enabled:  # any loss_type / noise_model, policy under embedding attack
-            from robalign.trainers.adversarial_preference import AdversarialPreferenceTrainer
-
-            return AdversarialPreferenceTrainer
-        from robalign.trainers.preference import PreferenceTrainer
-
-        return PreferenceTrainer
-    if name in ("cadv_ul", "cadv_ipo"):
-        from robalign.trainers.adversarial import AdversarialTrainer
-
-        return AdversarialTrainer
-    raise ConfigError(recipe.source, "method.name", "one of " + ", ".join(METHODS), got=repr(name))
+        return AdversarialPreferenceTrainer
+    return spec.trainer_class()
 
 
 def build_trainer(recipe, *, model, tokenizer, args, train_dataset, eval_dataset=None, peft_config=None, callbacks=(), **extra):

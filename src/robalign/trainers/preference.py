@@ -1,4 +1,4 @@
-"""One preference trainer for dpo / ipo / simpo / cpo / cdpo / rdpo, each with `noise_model: none | lcpo`.
+"""One preference trainer for every LOSSES entry (dpo / ipo / simpo / cpo / cdpo / rdpo ...), each with `noise_model: none | lcpo`.
 
 A thin subclass of TRL's DPOTrainer: tokenisation, reference log-prob precompute (cached on
 disk by TRL, keyed by the reference weights and the dataset fingerprint), PEFT handling and
@@ -12,43 +12,29 @@ A subclass or mixin overrides `policy_logps` to build perturbed prompt embedding
 the clean `input_ids`, so the attack applies to the policy only, under any loss_type and
 composed with LCPO.
 
-LCPO (see robalign.losses.lcpo and robalign.noise): the posterior w of each pair comes from
-- `lcpo.posterior: implicit` the method's own link z (the paper), or
-- `lcpo.posterior: reference` the raw margin log pi(chosen) - log pi(rejected) divided by a
-  link temperature T: at step 0 (the reference model's margins, precomputed) eta and T are
-  fitted by EM (`robalign.noise.em`; with `lcpo.init: eta_0` only T is fitted and eta starts at
-  exactly eta_0), then the policy's own margins are used online.
-and the M-step is `soft_label` (the paper's BCE(z, w)) or `reweight` (w * base loss). For cpo and
-simpo with a `cpo_alpha` NLL term, z is the link of the whole per-pair loss (NLL included), and
-under `reweight` the NLL term of each pair is weighted by its w as well. dpo/ipo/cdpo/rdpo with
-`rpo_alpha` (RPO) add the same NLL term beside the loss, outside the link, weighted by w under LCPO.
-eta is updated once per optimizer step from the mean w over the global batch. Setting the
-environment variable ROBALIGN_LCPO_TRACE=DIR makes every rank append its eta after every step
-to DIR/eta_rank<i>.jsonl (a debugging aid; the multi-process test reads it).
+LCPO (`noise_model: lcpo`) is one `robalign.noise.NoiseModel` the trainer calls: the reference
+fit before training, the posterior w of each pair, the M-step loss, the accumulation per
+micro-batch and the all-reduced update per optimizer step, the lcpo/* metrics and the state in
+checkpoints. The trainer supplies the log-probs, the loss's link z and base loss (from its LOSSES
+entry) and the all-reduce. For losses with the "nll" extra term (cpo, simpo with `cpo_alpha`) z
+is the link of the whole per-pair loss, NLL included; under `reweight` the NLL term of each pair
+is weighted by its w as well. Losses whose NLL term stays outside the link (dpo/ipo/cdpo/rdpo
+with `rpo_alpha`, RPO) add it beside the loss, weighted by w under either M-step.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
-import os
-import sys
-from collections import defaultdict
-from dataclasses import replace
 
 import torch
-import torch.nn.functional as F
 from accelerate.utils import is_peft_model
 from transformers import TrainerCallback
 from trl import DPOTrainer
 from trl.trainer.dpo_trainer import use_adapter
 from trl.models.utils import disable_gradient_checkpointing
 
-from robalign.errors import ConfigError
-from robalign.losses import REFERENCE_FREE, base_loss, cpo_nll, lcpo_posterior, preference_logits
-from robalign.losses.preference import LENGTH_NORMALISED
-from robalign.noise import ReliabilityState, fit_reliability, weight_auc
-from robalign.noise.em import is_uninformative
+from robalign.losses import base_loss, cpo_nll, get_loss, preference_logits
+from robalign.noise import NoiseModel
 from robalign.trainers.checkpointing import CompleteCheckpointMixin
 
 EXTRA_COLUMNS = ("label_flipped", "annotator_id", "weight")
@@ -90,9 +76,6 @@ def _annotator_ids(ds, names: list[str] | None):
     if names is None:
         names = sorted({str(a) for a in ds["annotator"]})
     index = {n: i for i, n in enumerate(names)}
-    unknown = sorted({str(a) for a in ds["annotator"]} - set(index))
-    if unknown:
-        raise ConfigError(None, "data.eval.annotator", f"annotators seen in the training data (unknown: {unknown[:5]})")
     ds = ds.map(lambda row: {"annotator_id": index[str(row["annotator"])]}, remove_columns=["annotator"], desc="annotator ids")
     return ds, names
 
@@ -104,10 +87,15 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
                  processing_class=None, *, recipe, callbacks=None, peft_config=None, **kwargs):
         self.recipe = recipe
         self.loss_type = recipe.method.loss_type
-        self.lcpo_args = recipe.lcpo if recipe.method.noise_model == "lcpo" else None
+        self.loss_spec = get_loss(self.loss_type)  # the LOSSES entry: link, base loss, reference, extra terms
+        lcpo_args = recipe.lcpo if recipe.method.noise_model == "lcpo" else None
         self._check_recipe(recipe, args)
-        per_annotator = self.lcpo_args is not None and self.lcpo_args.per_annotator
+        per_annotator = lcpo_args is not None and lcpo_args.per_annotator
         if per_annotator:
+            if eval_dataset is not None:
+                from robalign.config.rules import unknown_annotators
+
+                unknown_annotators(train_dataset, eval_dataset, recipe.source)
             train_dataset, names = _annotator_ids(train_dataset, None)
             eval_dataset, _ = _annotator_ids(eval_dataset, names)
         else:
@@ -120,23 +108,19 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
                          eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks,
                          peft_config=peft_config, **kwargs)
         self.data_collator = ExtrasCollator(self.data_collator)
-        self.gamma = float(getattr(self.args, "simpo_gamma", 0.0)) if self.loss_type == "simpo" else 0.0
+        self.gamma = float(getattr(self.args, "simpo_gamma", 0.0)) if self.loss_spec.hyper_parameter("simpo_gamma") else 0.0
         resolve = getattr(self.args, "resolved_cpo_alpha", None)  # PreferenceConfig; a plain DPOConfig has no NLL term
         self.cpo_alpha = resolve(self.loss_type) if resolve is not None else 0.0
         resolve = getattr(self.args, "resolved_rpo_alpha", None)
         self.rpo_alpha = resolve(self.loss_type) if resolve is not None else 0.0
-        self._diag = defaultdict(list)  # (w, flipped) since the last log, for lcpo/weight_auc
         self._clean = torch.zeros(2, dtype=torch.float64)  # eval: (correct, total) vs the true labels
-        self.lcpo = None
-        self.lcpo_fit = None
-        if self.lcpo_args is not None:
-            a = self.lcpo_args
-            self.lcpo = ReliabilityState(a.eta_0, a.alpha, n_groups=len(names) if names else 1, eta_min=a.eta_min,
-                                         update=a.update, group_names=names)
-            if a.posterior == "reference":
+        self.lcpo: NoiseModel | None = None
+        if lcpo_args is not None:
+            self.lcpo = NoiseModel(lcpo_args, length_normalised=self.loss_spec.length_normalised, group_names=names)
+            if lcpo_args.posterior == "reference":
                 self._fit_reference_posterior()
             self.add_callback(_LCPOStepCallback(self))
-        if self.loss_type in REFERENCE_FREE:
+        if not self.loss_spec.needs_reference:
             self.ref_model = None  # SimPO / CPO never use a reference model in their loss
 
     # ----- setup ---------------------------------------------------------------------------
@@ -166,48 +150,28 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
             self._precompute_model_hash = self._base_hash
         return super()._precompute_ref_logps(dataset, name, batch_size)
 
-    def _raw_margin(self, chosen_logps, rejected_logps, chosen_lengths, rejected_lengths):
-        """log pi(chosen) - log pi(rejected) (per token for length-normalised losses): the `reference` E-step input."""
-        if self.loss_type in LENGTH_NORMALISED:
-            return chosen_logps / chosen_lengths.clamp(min=1) - rejected_logps / rejected_lengths.clamp(min=1)
-        return chosen_logps - rejected_logps
+    @property
+    def lcpo_args(self):
+        """The LCPO settings in force (after a fall-back to the implicit posterior, that one)."""
+        return self.lcpo.args if self.lcpo is not None else None
+
+    @property
+    def lcpo_fit(self):
+        """Summary of the reference fit before training (None without one)."""
+        return self.lcpo.fit if self.lcpo is not None else None
 
     def _fit_reference_posterior(self) -> None:
-        """One reference pass over the training pairs (TRL's cached precompute), then EM for eta and T."""
+        """One reference pass over the training pairs (TRL's cached precompute), then the NoiseModel's EM for eta and T."""
         ds = self.train_dataset
         if "ref_chosen_logps" not in ds.column_names:
             self.train_dataset = ds = self._precompute_ref_logps(
                 ds, "train", self.args.precompute_ref_batch_size or self.args.per_device_train_batch_size)
-        rc = torch.tensor(ds["ref_chosen_logps"], dtype=torch.float64)
-        rr = torch.tensor(ds["ref_rejected_logps"], dtype=torch.float64)
-        lc = torch.tensor([len(x) for x in ds["chosen_ids"]], dtype=torch.float64)
-        lr = torch.tensor([len(x) for x in ds["rejected_ids"]], dtype=torch.float64)
-        margins = self._raw_margin(rc, rr, lc, lr)
-        groups = torch.tensor(ds["annotator_id"]) if "annotator_id" in ds.column_names else None
-        prior = torch.tensor(ds["weight"], dtype=torch.float64) if "weight" in ds.column_names else None
-        fit = fit_reliability(margins, self.lcpo_args.eta_0, groups, self.lcpo.n_groups, prior, self.lcpo_args.eta_min,
-                              fit_eta=self.lcpo_args.resolved_init == "fit")
-        self.lcpo.eta = fit.eta.clone()
-        self.lcpo.temperature = fit.temperature
-        self.lcpo_fit = {"eta": fit.eta.tolist(), "temperature": fit.temperature, "log_likelihood": fit.log_likelihood,
-                         "iterations": fit.iterations}
-        if "label_flipped" in ds.column_names:
-            self.lcpo_fit["weight_auc"] = weight_auc(fit.posterior, torch.tensor(ds["label_flipped"]))
-        auc = f", posterior AUC {self.lcpo_fit['weight_auc']:.3f}" if "weight_auc" in self.lcpo_fit else ""
-        if self.accelerator.is_main_process:
-            print(f"lcpo: EM on reference margins: eta={[round(e, 4) for e in fit.eta.tolist()]} T={fit.temperature:.4g} "
-                  f"({fit.iterations} iterations){auc}")
-        if is_uninformative(fit):
-            # Rule: reference margins without signal would halve every pair's weight; use the paper's
-            # implicit posterior from the policy's own margins instead, starting from eta_0.
-            self.lcpo_args = replace(self.lcpo_args, posterior="implicit")
-            self.lcpo.eta.fill_(self.lcpo_args.eta_0)
-            self.lcpo.temperature = 1.0
-            self.lcpo_fit["fallback"] = "implicit"
-            if self.accelerator.is_main_process:
-                print(f"lcpo: warning: the reference margins carry no signal on these pairs (EM eta={fit.eta.mean():.3f}, "
-                      f"T={fit.temperature:.3g}, likelihood no better than a coin flip{auc}); falling back to lcpo.posterior=implicit "
-                      f"with eta_0={self.lcpo_args.eta_0} (set lcpo.posterior: implicit to skip the reference fit)", file=sys.stderr)
+        column = lambda name, dtype=torch.float64: torch.tensor(ds[name], dtype=dtype) if name in ds.column_names else None  # noqa: E731
+        lengths = [torch.tensor([len(x) for x in ds[k]], dtype=torch.float64) for k in ("chosen_ids", "rejected_ids")]
+        margins = self.lcpo.raw_margin(column("ref_chosen_logps"), column("ref_rejected_logps"), *lengths)
+        quiet = lambda *a, **k: None  # noqa: E731  (one rank reports)
+        self.lcpo.fit_reference(margins, column("annotator_id", torch.long), column("weight"), column("label_flipped", torch.bool),
+                                log=print if self.accelerator.is_main_process else quiet)
 
     # ----- forward passes ------------------------------------------------------------------
     def sequence_logps(self, model, inputs, inputs_embeds=None) -> dict:
@@ -242,7 +206,7 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
         """(ref_chosen_logps, ref_rejected_logps) on the clean inputs; (None, None) for SimPO/CPO."""
         if "ref_chosen_logps" in inputs:
             return inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
-        if self.loss_type in REFERENCE_FREE:
+        if not self.loss_spec.needs_reference:
             return None, None
         with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
             if is_peft_model(self.model) and self.ref_model is None:
@@ -268,18 +232,14 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
         if self.lcpo is not None:
             # The link of the whole per-pair loss, NLL term included (the paper's general link).
             link = preference_logits(self.loss_type, cl, rl, ref_c, ref_r, cpo_alpha=self.cpo_alpha, **common) if nll_in_loss else z
-            w = self.posterior(link, pol, inputs)
-            if self.lcpo_args.m_step == "soft_label":
-                # The paper's M-step on that link: the NLL term lives inside it, not beside it.
-                per_example = F.binary_cross_entropy_with_logits(link, w, reduction="none")
-                nll_in_loss = False
-            else:
-                per_example = w * base  # and the NLL term below is weighted by w too
+            w = self.lcpo.posterior(link, pol, inputs.get("annotator_id"), inputs.get("weight"))
+            per_example = self.lcpo.loss(link, base, w)
+            nll_in_loss = nll_in_loss and self.lcpo.weights_extra_terms  # soft_label: the NLL term lives inside the link
             if mode == "train":
-                self.lcpo.accumulate(w, inputs.get("annotator_id"))
-                if "label_flipped" in inputs:
-                    self._diag["w"].append(self.accelerator.gather(w.detach()).cpu())
-                    self._diag["flipped"].append(self.accelerator.gather(inputs["label_flipped"]).cpu())
+                known = "label_flipped" in inputs
+                self.lcpo.accumulate(w, inputs.get("annotator_id"),
+                                     flipped_all=self.accelerator.gather(inputs["label_flipped"]) if known else None,
+                                     w_all=self.accelerator.gather(w.detach()) if known else None)
         else:
             per_example = base
         loss = per_example.mean()
@@ -294,15 +254,6 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
         if return_outputs:
             return loss, pol["outputs"]
         return loss
-
-    def posterior(self, z, pol, inputs) -> torch.Tensor:
-        """w (B,), no gradient: P(observed label correct) under the current eta."""
-        eta = self.lcpo.eta_for(inputs.get("annotator_id"), z)
-        prior = inputs.get("weight")
-        if self.lcpo_args.posterior == "implicit":
-            return lcpo_posterior(z, eta, prior)
-        raw = self._raw_margin(pol["chosen_logps"], pol["rejected_logps"], pol["chosen_lengths"], pol["rejected_lengths"])
-        return lcpo_posterior(raw / self.lcpo.temperature, eta, prior)
 
     def _log_pair_metrics(self, mode, cl, rl, ref_c, ref_r, z, inputs) -> None:
         """TRL's metric names: rewards are beta * log-ratio (SimPO/CPO: beta * policy log-prob, as CPOTrainer)."""
@@ -338,13 +289,7 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
                 return t
             return self.accelerator.reduce(t.to(device), reduction="sum").cpu()
 
-        self.lcpo.step(reduce_sum)
-        trace = os.environ.get("ROBALIGN_LCPO_TRACE")
-        if trace:  # debugging aid (and the multi-process test): every rank's eta after every step
-            os.makedirs(trace, exist_ok=True)
-            with open(os.path.join(trace, f"eta_rank{self.accelerator.process_index}.jsonl"), "a") as fh:
-                fh.write(json.dumps({"step": self.state.global_step, "eta": self.lcpo.eta.tolist(),
-                                     "mean_weight": self.lcpo.last_mean_weight}) + "\n")
+        self.lcpo.step(reduce_sum, global_step=self.state.global_step, rank=self.accelerator.process_index)
 
     def extra_state(self):
         return {"lcpo": self.lcpo.state_dict()} if self.lcpo is not None else None
@@ -356,12 +301,7 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
         mode = "train" if self.model.training else "eval"
         if mode == "train" and self.lcpo is not None and "loss" in logs:
-            logs.update(self.lcpo.log_metrics())
-            if self.lcpo_args.posterior == "reference":
-                logs["lcpo/temperature"] = self.lcpo.temperature
-            if self._diag["w"]:
-                logs["lcpo/weight_auc"] = weight_auc(torch.cat(self._diag["w"]), torch.cat(self._diag["flipped"]))
-            self._diag.clear()
+            logs.update(self.lcpo.metrics())
         if mode == "eval" and self._clean[1] > 0:
             logs["eval/clean_accuracy"] = float(self._clean[0] / self._clean[1])
             self._clean.zero_()

@@ -1,0 +1,161 @@
+"""METHODS: the one table of training methods (`method.name`). The recipe's choices, the loader's
+checks, `robalign validate`, the dataset builder and the trainer factory all read it.
+
+Adding a method is one trainer module and one `register_method` call: the entry names the
+trainer class and the TRL config class by import path (imported only when a run builds them, so
+`config/` does not import `trainers/`), the datasets it reads and the column kind each must have
+(`robalign.data.loading.REQUIRED_COLUMNS`), whether it takes `method.loss_type` (the LOSSES
+registry), and its own rules (`check(recipe)`, run by `load_recipe` like every other rule).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+from robalign.errors import ConfigError
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    name: str
+    help: str
+    #: "module:Class" of the trainer; `trainer_class()` imports it
+    trainer: str
+    #: "module:Class" of the TRL config whose fields the `training:` block may set
+    training_config: str
+    #: data key -> column kind the dataset must have; a data key not listed is refused
+    datasets: dict[str, str]
+    #: data keys the method cannot run without
+    required: tuple[str, ...]
+    #: why the unlisted data keys do not apply (the end of the one-line error)
+    other_data_hint: str = ""
+    #: reads method.loss_type (an entry of robalign.losses.LOSSES)
+    uses_loss: bool = False
+    #: the only loss types it trains (None: every registered one)
+    loss_types: Optional[tuple[str, ...]] = None
+    #: for trainers on a plain transformers.Trainer: the config fields beyond TrainingArguments it reads
+    #: (others are refused: nothing would read them); None = every field of `training_config`
+    reads_training: Optional[frozenset[str]] = None
+    #: config fields `training_config` has but the trainer does not implement, with the reason
+    unsupported_training: dict[str, str] = field(default_factory=dict)
+    #: trains under the embedding attack always (`adversarial.enabled` is implied)
+    attacked: bool = False
+    #: the reference model's role: "policy" = the initial policy (ref_model_name_or_path honoured
+    #: with full fine-tuning), None = the method uses no reference model
+    reference: Optional[str] = None
+    #: method-specific rules on the whole recipe (raise ConfigError)
+    check: Optional[Callable] = None
+    #: data-dependent rules once its datasets are built (raise ConfigError)
+    check_data: Optional[Callable] = None
+
+    def trainer_class(self):
+        return _import(self.trainer)
+
+    def training_config_class(self):
+        return _import(self.training_config)
+
+    def training_keys(self) -> Optional[set[str]]:
+        """The `training:` keys this method reads (None: every field of its config class)."""
+        if self.reads_training is None:
+            return None
+        from transformers import TrainingArguments
+
+        return {f.name for f in dataclasses.fields(TrainingArguments) if f.init} | set(self.reads_training)
+
+
+def _import(path: str):
+    module, _, name = path.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+METHODS: dict[str, MethodSpec] = {}
+
+
+def register_method(spec: MethodSpec) -> MethodSpec:
+    if spec.name in METHODS:
+        raise ValueError(f"method {spec.name!r} is already registered")
+    METHODS[spec.name] = spec
+    return spec
+
+
+def get_method(name: str, file: str | None = None) -> MethodSpec:
+    spec = METHODS.get(name)
+    if spec is None:
+        raise ConfigError(file, "method.name", "one of " + ", ".join(METHODS), got=repr(name))
+    return spec
+
+
+def describe(recipe) -> str:
+    """`preference/dpo+lcpo+adversarial`: how validate and --dry-run name the run."""
+    m, spec = recipe.method, get_method(recipe.method.name, recipe.source)
+    what = f"{m.name}/{m.loss_type}" if spec.uses_loss else m.name
+    if m.noise_model != "none":
+        what += f"+{m.noise_model}"
+    if recipe.adversarial.enabled and not spec.attacked:
+        what += "+adversarial"
+    return what
+
+
+# ----- the built-in methods ------------------------------------------------------------------
+_PREFERENCE_CONFIG = "robalign.config.training:PreferenceConfig"
+_SAFETY_DATA = {"safety": "safety", "utility": "utility"}
+_CADV_HINT = "harmful prompts go in data.safety, benign data in data.utility (evaluate with robalign attack-eval)"
+
+
+def _check_cadv(recipe) -> None:
+    from robalign.config.rules import check_adversarial_batch
+
+    check_adversarial_batch(recipe)
+
+
+def _check_cadv_data(recipe, datasets) -> None:
+    from robalign.config.rules import check_adversarial_rows
+
+    check_adversarial_rows(recipe, datasets)
+
+
+def _check_preference_data(recipe, datasets) -> None:
+    from robalign.config.rules import check_annotators
+
+    check_annotators(recipe, datasets)
+
+
+register_method(MethodSpec(
+    "sft", "Supervised fine-tuning (TRL SFTTrainer) on prompt/completion or messages.",
+    trainer="robalign.trainers.sft:RobalignSFTTrainer", training_config="trl:SFTConfig",
+    datasets={"train": "sft", "eval": "sft"}, required=("train",),
+    other_data_hint="SFT reads data.train and data.eval"))
+register_method(MethodSpec(
+    "preference", "Preference optimisation with method.loss_type, noise_model and adversarial options (one DPOTrainer subclass).",
+    trainer="robalign.trainers.preference:PreferenceTrainer", training_config=_PREFERENCE_CONFIG,
+    datasets={"train": "preference", "eval": "preference"}, required=("train",), uses_loss=True, reference="policy",
+    other_data_hint="preference methods read data.train and data.eval (adversarial.enabled attacks data.train's prompts)",
+    check_data=_check_preference_data))
+register_method(MethodSpec(
+    "cadv_ul", "C-AdvUL (Xhonneux et al. 2024): unlikelihood on harmful targets under embedding attack, utility SFT.",
+    trainer="robalign.trainers.adversarial:AdversarialTrainer", training_config="trl:SFTConfig",
+    datasets=_SAFETY_DATA, required=("safety",), other_data_hint=_CADV_HINT, attacked=True,
+    reads_training=frozenset({"max_length"}), check=_check_cadv, check_data=_check_cadv_data))
+register_method(MethodSpec(
+    "cadv_ipo", "C-AdvIPO (Xhonneux et al. 2024): IPO of refusal over harmful target under embedding attack, utility SFT.",
+    trainer="robalign.trainers.adversarial:AdversarialTrainer", training_config=_PREFERENCE_CONFIG,
+    datasets=_SAFETY_DATA, required=("safety",), other_data_hint=_CADV_HINT, uses_loss=True, loss_types=("ipo",),
+    attacked=True, reference="policy", reads_training=frozenset({"max_length", "beta"}), check=_check_cadv,
+    check_data=_check_cadv_data))
+
+
+def markdown_table() -> str:
+    """The METHODS table of docs/architecture.md (a test keeps the two equal)."""
+    rows = ["| method.name | trainer | `training:` config | datasets (column kind) | loss_type | reference model |",
+            "|---|---|---|---|---|---|"]
+    for s in METHODS.values():
+        data = ", ".join(f"{k}{'*' if k in s.required else ''} ({v})" for k, v in s.datasets.items())
+        config = s.training_config.rpartition(":")[2] + (" (read: TrainingArguments + " + ", ".join(sorted(s.reads_training)) + ")"
+                                                         if s.reads_training is not None else "")
+        losses = ("/".join(s.loss_types) if s.loss_types else "any LOSSES entry") if s.uses_loss else "-"
+        rows.append(f"| `{s.name}` | `{s.trainer.rpartition(':')[2]}` | {config} | {data} | {losses} | "
+                    f"{'initial policy' if s.reference else '-'} |")
+    return "\n".join(rows)
