@@ -25,8 +25,7 @@ ETA_MAX = 1.0 - 1e-6
 def reliability_logit(eta, eta_min: float = 0.5) -> torch.Tensor | float:
     """log(eta / (1 - eta)) with eta clamped to [eta_min, 1 - 1e-6] so it stays finite."""
     if isinstance(eta, torch.Tensor):
-        e = eta.clamp(eta_min, ETA_MAX)
-        return torch.log(e) - torch.log1p(-e)
+        return torch.special.logit(eta.clamp(eta_min, ETA_MAX))
     e = min(max(float(eta), eta_min), ETA_MAX)
     import math
 
@@ -41,8 +40,7 @@ def lcpo_posterior(z: torch.Tensor, eta, prior: torch.Tensor | None = None) -> t
     with torch.no_grad():
         logit = z.detach() + reliability_logit(eta)
         if prior is not None:
-            p = prior.detach().to(z.dtype).clamp(1e-6, ETA_MAX)
-            logit = logit + torch.log(p) - torch.log1p(-p)
+            logit = logit + torch.special.logit(prior.detach().to(z.dtype), eps=1.0 - ETA_MAX)
         return torch.sigmoid(logit)
 
 

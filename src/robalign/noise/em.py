@@ -10,8 +10,9 @@ flipped from clean pairs with AUC 0.98 on the demo model). Model of the observed
 Maximising this marginal likelihood over eta (per group) and the link temperature T by EM:
     E:  w_i = sigmoid(d_i / T + logit(eta_g(i)) [+ logit(prior_i)])
     M:  eta_g = mean_{i in g} w_i;   T = argmax sum_i w_i log sigmoid(d_i/T) + (1-w_i) log sigmoid(-d_i/T)
-The T-step is a 1-D logistic regression without intercept, solved by golden-section search on
-log(1/T) (Newton without safeguards overshot to 1/T <= 0 and stalled there on weak margins).
+The T-step is a 1-D logistic regression without intercept, solved by a bounded scalar search
+(scipy's `minimize_scalar`) on log(1/T) (Newton without safeguards overshot to 1/T <= 0 and
+stalled there on weak margins).
 """
 
 from __future__ import annotations
@@ -33,8 +34,7 @@ class EMFit:
 
 
 def _logit(p: torch.Tensor) -> torch.Tensor:
-    p = p.clamp(1e-6, ETA_MAX)
-    return torch.log(p) - torch.log1p(-p)
+    return torch.special.logit(p, eps=1.0 - ETA_MAX)  # clamped to [1e-6, 1 - 1e-6]
 
 
 def fit_reliability(margins: torch.Tensor, eta_0: float = 0.9, groups: torch.Tensor | None = None, n_groups: int = 1,
@@ -78,28 +78,19 @@ def _em(margins, eta_0, groups, n_groups, prior, eta_min, iters, tol, fit_eta: b
     return EMFit(eta=eta, temperature=1.0 / inv_t, log_likelihood=_marginal_ll(d, inv_t, eta[g], prior_logit), iterations=it, posterior=w)
 
 
-def _fit_inverse_temperature(d: torch.Tensor, w: torch.Tensor, start: float, span: float = 6.0, iters: int = 40) -> float:
-    """argmax_a sum_i w_i log sigmoid(a d_i) + (1 - w_i) log sigmoid(-a d_i), a > 0, golden section on log a."""
+def _fit_inverse_temperature(d: torch.Tensor, w: torch.Tensor, start: float, span: float = 6.0) -> float:
+    """argmax_a sum_i w_i log sigmoid(a d_i) + (1 - w_i) log sigmoid(-a d_i), a > 0, searched on log a in start * e^[-span, span]."""
     import math
 
-    def q(log_a: float) -> float:
-        s = d * math.exp(log_a)
-        return float((w * torch.nn.functional.logsigmoid(s) + (1 - w) * torch.nn.functional.logsigmoid(-s)).sum())
+    from scipy.optimize import minimize_scalar
 
-    lo, hi = math.log(start) - span, math.log(start) + span
-    ratio = (math.sqrt(5) - 1) / 2
-    x1, x2 = hi - ratio * (hi - lo), lo + ratio * (hi - lo)
-    f1, f2 = q(x1), q(x2)
-    for _ in range(iters):
-        if f1 < f2:
-            lo, x1, f1 = x1, x2, f2
-            x2 = lo + ratio * (hi - lo)
-            f2 = q(x2)
-        else:
-            hi, x2, f2 = x2, x1, f1
-            x1 = hi - ratio * (hi - lo)
-            f1 = q(x1)
-    return math.exp((lo + hi) / 2)
+    def neg_q(log_a: float) -> float:
+        s = d * math.exp(log_a)
+        return -float((w * torch.nn.functional.logsigmoid(s) + (1 - w) * torch.nn.functional.logsigmoid(-s)).sum())
+
+    centre = math.log(start)
+    res = minimize_scalar(neg_q, bounds=(centre - span, centre + span), method="bounded", options={"xatol": 1e-8})
+    return math.exp(res.x)
 
 
 def _marginal_ll(d, inv_t, eta_i, prior_logit) -> float:
