@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from robalign.losses.adversarial import (
-    away_loss, floor_logps, ipo_loss, mean_logps, per_token_logps, sft_loss, toward_loss, ul_loss,
+    away_loss, floor_logps, cadv_ipo_loss as ipo_loss, mean_logps, per_token_logps, sft_loss, toward_loss, ul_loss,
 )
 
 

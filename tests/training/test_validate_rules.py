@@ -61,6 +61,14 @@ CASES = [
     ("cdpo-eps-range", PREF, {"method.loss_type": "cdpo", "training.label_smoothing": 0.7}, "cdpo's flip rate eps in [0, 0.5]"),
     ("eps-for-cpo", PREF, {"method.loss_type": "cpo", "training.label_smoothing": 0.1}, "applies to cdpo and rdpo only"),
     ("rdpo-with-lcpo", PREF, {"method.loss_type": "rdpo", "method.noise_model": "lcpo"}, "assume a fixed flip rate"),
+    # LCPO and the attack only where the method reads them
+    ("lcpo-for-sft", PREF, {"method.name": "sft", "data.train.path": "{sft}", "method.noise_model": "lcpo"},
+     "method.noise_model: expected none for method sft"),
+    ("lcpo-for-cadv-ul", CADV, {"method.name": "cadv_ul", "method.loss_type": "dpo", "method.noise_model": "lcpo"},
+     "method.noise_model: expected none for method cadv_ul"),
+    ("lcpo-reference-fit-for-cadv-ipo", CADV, {"method.noise_model": "lcpo"}, "lcpo.posterior: expected implicit for method cadv_ipo"),
+    ("attack-for-sft", PREF, {"method.name": "sft", "data.train.path": "{sft}", "adversarial.enabled": True},
+     "adversarial.enabled: expected false for method sft"),
     # the reference model: read only where a frozen reference is built from it
     ("ref-model-with-peft", PREF, {"model.ref_model_name_or_path": "{model}", "peft": LORA}, "null with peft"),
     ("ref-model-for-simpo", PREF, {"model.ref_model_name_or_path": "{model}", "method.loss_type": "simpo"},

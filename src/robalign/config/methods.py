@@ -43,6 +43,10 @@ class MethodSpec:
     unsupported_training: dict[str, str] = field(default_factory=dict)
     #: trains under the embedding attack always (`adversarial.enabled` is implied)
     attacked: bool = False
+    #: `adversarial.enabled: true` puts its policy forward under the embedding attack
+    attackable: bool = False
+    #: `noise_model: lcpo` may fit its posterior on the reference model before training (`lcpo.posterior: reference`)
+    lcpo_reference_fit: bool = False
     #: the reference model's role: "policy" = the initial policy (ref_model_name_or_path honoured
     #: with full fine-tuning), None = the method uses no reference model
     reference: Optional[str] = None
@@ -132,6 +136,7 @@ register_method(MethodSpec(
     "preference", "Preference optimisation with method.loss_type, noise_model and adversarial options (one DPOTrainer subclass).",
     trainer="robalign.trainers.preference:PreferenceTrainer", training_config=_PREFERENCE_CONFIG,
     datasets={"train": "preference", "eval": "preference"}, required=("train",), uses_loss=True, reference="policy",
+    attackable=True, lcpo_reference_fit=True,
     other_data_hint="preference methods read data.train and data.eval (adversarial.enabled attacks data.train's prompts)",
     check_data=_check_preference_data))
 register_method(MethodSpec(

@@ -80,8 +80,17 @@ def check_method_rules(recipe) -> None:
             value = t.get(hp.key, hp.default)
             if hp.check is not None and value is not None and not (_number(value) and hp.check(value)):
                 raise ConfigError(file, f"training.{hp.key}", hp.expected, got=repr(value))
+    if m.noise_model != "none" and not method.uses_loss:
+        raise ConfigError(file, "method.noise_model", f"none for method {m.name} (LCPO reweights preference pairs; it has none)",
+                          got=repr(m.noise_model))
     if m.noise_model == "lcpo":
         recipe.lcpo.validate(file, "lcpo")  # a recipe built in code skips load_recipe's field checks
+        if not method.lcpo_reference_fit and recipe.lcpo.posterior == "reference":
+            raise ConfigError(file, "lcpo.posterior", f"implicit for method {m.name} (the reference fit before training runs on "
+                              "data.train's preference pairs)", got=repr(recipe.lcpo.posterior))
+    if recipe.adversarial.enabled and not (method.attacked or method.attackable):
+        raise ConfigError(file, "adversarial.enabled", f"false for method {m.name} (attacks train preference and cadv_* methods)",
+                          got="true")
     _check_reference(recipe, method)
     if method.check is not None:
         method.check(recipe)

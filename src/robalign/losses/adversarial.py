@@ -119,9 +119,15 @@ def floor_logps(logps: torch.Tensor, mask: torch.Tensor, floor: float | None, ru
     raise ValueError(f"floor rule must be one of {FLOOR_RULES}, got {rule!r}")
 
 
-def ipo_loss(
+def cadv_ipo_loss(
     chosen_logps: torch.Tensor, rejected_logps: torch.Tensor, ref_chosen_logps: torch.Tensor, ref_rejected_logps: torch.Tensor, beta: float,
 ) -> torch.Tensor:
-    """IPO on length-normalised log-probs, (B,): (h - 1/(2 beta))^2 with h the log-ratio margin."""
-    h = (chosen_logps - ref_chosen_logps) - (rejected_logps - ref_rejected_logps)
-    return (h - 1.0 / (2.0 * beta)) ** 2
+    """C-AdvIPO's IPO on length-normalised log-probs, (B,): (h - 1/(2 beta))^2 with h the log-ratio margin.
+
+    The LOSSES `ipo` entry itself (the log-probs are already per-token means, so no lengths are passed)."""
+    from robalign.losses.registry import LossParams, PairLogps
+    from robalign.losses.preference import LOSSES
+
+    pair, params = PairLogps(chosen_logps, rejected_logps, ref_chosen_logps, ref_rejected_logps), LossParams(beta=beta)
+    spec = LOSSES["ipo"]
+    return spec.base(pair, None, params)

@@ -31,9 +31,11 @@ from transformers import Trainer
 from robalign.attacks.batch import prompt_mask
 from robalign.attacks.embedding import EmbeddingAttack, mean_embedding_norm
 from robalign.errors import ConfigError
-from robalign.losses.adversarial import floor_logps, ipo_loss, mean_logps, per_token_logps, sft_loss, ul_loss
+from robalign.losses import LossParams, PairLogps, get_loss
+from robalign.losses.adversarial import floor_logps, mean_logps, per_token_logps, sft_loss, ul_loss
 from robalign.trainers.adversarial_data import AdversarialCollator
 from robalign.trainers.checkpointing import CompleteCheckpointMixin
+from robalign.trainers.lcpo import NoiseModelMixin
 
 def stack_groups(groups: list[tuple[dict, torch.Tensor | None]], embed) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
     """Concatenate encoded groups (each (B_g, T_g)) into one right-padded batch.
@@ -61,7 +63,7 @@ def group_labels(groups: list[tuple[dict, torch.Tensor | None]]) -> torch.Tensor
     return torch.cat([torch.nn.functional.pad(b["labels"], (0, T - b["labels"].size(1)), value=-100) for b, _ in groups])
 
 
-class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
+class AdversarialTrainer(NoiseModelMixin, CompleteCheckpointMixin, Trainer):
     """`method: cadv_ul | cadv_ipo` (see the module docstring)."""
 
     needs_recipe = True
@@ -103,6 +105,10 @@ class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
         a = self.adv
         self.attack = EmbeddingAttack(a.steps, a.epsilon, a.step_size, a.norm, self.embedding_norm)
         self._adv_metrics = defaultdict(list)
+        if recipe.method.noise_model == "lcpo":  # cadv_ipo only (load_recipe): LCPO on the refusal-over-target pairs
+            from robalign.noise import NoiseModel
+
+            self.attach_noise_model(NoiseModel(recipe.lcpo, length_normalised=True))
 
     # ----- setup ---------------------------------------------------------------------------
     def _get_train_sampler(self, train_dataset=None):
@@ -177,8 +183,18 @@ class AdversarialTrainer(CompleteCheckpointMixin, Trainer):
                 ref_chosen, ref_rejected = self.reference_mean_logps([inputs["refusal"], inputs["adv"]], [None, ref_floor])
                 chosen = mean_logps(lp_r, m_r)
                 rejected = mean_logps(floor_logps(lp_t, m_t, a.rejected_logp_floor, a.floor_rule), m_t)
-                ipo = ipo_loss(chosen, rejected, ref_chosen, ref_rejected, self.args.beta)  # (B_h,)
-                loss = loss + ipo.mean()
+                # the LOSSES `ipo` entry on length-normalised log-probs (lengths already divided out)
+                pair, params = PairLogps(chosen, rejected, ref_chosen, ref_rejected), LossParams(beta=self.args.beta)
+                ipo_spec = get_loss("ipo")
+                z = ipo_spec.link(pair, params)  # (B_h,)
+                ipo = ipo_spec.base(pair, z, params)  # (B_h,)
+                if self.lcpo is not None:
+                    w = self.lcpo.posterior(z, {})  # implicit posterior (load_recipe)
+                    if model.training:
+                        self.lcpo.accumulate(w)
+                    loss = loss + self.lcpo.loss(z, ipo, w).mean()
+                else:
+                    loss = loss + ipo.mean()
                 if a.anchor_weight:
                     loss = loss + a.anchor_weight * sft_loss(lp_r, m_r).mean()
                 self._record("ipo/loss", ipo.mean())

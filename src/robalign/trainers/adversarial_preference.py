@@ -1,6 +1,7 @@
 """`method: preference` + `adversarial.enabled: true`: any preference loss under embedding attack.
 
-Uses the preference trainer's documented hook (`PreferenceTrainer.policy_logps`): during
+`PromptAttack` is a hook on the preference trainer's policy log-probs (`PreferenceTrainer.policy_logps`
+feeds its embeddings to the one forward; there is no second trainer class): during
 training the EmbeddingAttack finds delta on the prompt tokens that lowers the loss of the
 *rejected* completion (for safety data: the harmful target), and the policy's forward for both
 chosen and rejected sees the attacked prompt; `reference_logps` keeps the clean prompt. The
@@ -17,7 +18,6 @@ import time
 import torch
 
 from robalign.attacks.embedding import EmbeddingAttack, mean_embedding_norm
-from robalign.trainers.preference import PreferenceTrainer
 
 
 def share_prompt_delta(delta: torch.Tensor, src_mask: torch.Tensor, dst_mask: torch.Tensor) -> torch.Tensor:
@@ -38,36 +38,29 @@ def share_prompt_delta(delta: torch.Tensor, src_mask: torch.Tensor, dst_mask: to
     return out
 
 
-class AdversarialPreferenceTrainer(PreferenceTrainer):
-    """PreferenceTrainer whose policy forward sees attacked prompts (see the module docstring)."""
+class PromptAttack:
+    """The embedding attack on the prompt tokens of [chosen; rejected] batches (see the module docstring)."""
 
-    def __init__(self, *args, recipe, **kwargs):
-        super().__init__(*args, recipe=recipe, **kwargs)
-        a = recipe.adversarial
-        ds = self.train_dataset
-        rows = ds.select(range(min(len(ds), 1024)))["prompt_ids"]
-        self.embedding_norm = mean_embedding_norm(self.accelerator.unwrap_model(self.model), [i for r in rows for i in r])
-        self.attack = EmbeddingAttack(a.steps, a.epsilon, a.step_size, a.norm, self.embedding_norm)
+    def __init__(self, args, model, prompt_ids: list[list[int]]):
+        """`args`: the recipe's `adversarial:` block; `prompt_ids`: tokenised training prompts (the epsilon scale)."""
+        self.embedding_norm = mean_embedding_norm(model, [i for r in prompt_ids for i in r])
+        self.attack = EmbeddingAttack(args.steps, args.epsilon, args.step_size, args.norm, self.embedding_norm)
 
-    def policy_logps(self, model, inputs) -> dict:
-        if not model.training:
-            return super().policy_logps(model, inputs)
+    def __call__(self, model, inputs: dict, metrics) -> torch.Tensor:
+        """Attacked input embeddings (2B, T, D) of `inputs`; `model` unwrapped; adv/* appended to `metrics` (TRL's lists)."""
         ids, attn, comp = inputs["input_ids"], inputs["attention_mask"], inputs["completion_mask"]  # (2B, T)
         B = ids.size(0) // 2
         prompt = attn.bool() & ~comp.bool()  # (2B, T)
         rejected = slice(B, 2 * B)
         labels = ids[rejected].masked_fill(comp[rejected] == 0, -100)
-        unwrapped = self.accelerator.unwrap_model(model)
         t0 = time.perf_counter()
-        res = self.attack(unwrapped, ids[rejected], attn[rejected], labels, prompt[rejected], final_loss=False)
+        res = self.attack(model, ids[rejected], attn[rejected], labels, prompt[rejected], final_loss=False)
         seconds = time.perf_counter() - t0
         chosen_delta = share_prompt_delta(res.delta, prompt[rejected], prompt[:B])
         delta = torch.cat([chosen_delta, res.delta], dim=0)  # (2B, T, D)
-        embeds = unwrapped.get_input_embeddings()(ids)
-        embeds = embeds + delta.to(embeds.dtype)
-        metrics = self._metrics["train"]
+        embeds = model.get_input_embeddings()(ids)
         for key, value in res.metrics().items():
             if key != "adv/epsilon_abs":
                 metrics[key].append(value)
         metrics["adv/attack_seconds"].append(seconds)
-        return self.sequence_logps(model, inputs, inputs_embeds=embeds)
+        return embeds + delta.to(embeds.dtype)

@@ -6,14 +6,8 @@ from robalign.config.methods import get_method
 
 
 def trainer_class(recipe):
-    """The trainer class of `recipe.method.name` (and its options)."""
-    spec = get_method(recipe.method.name, recipe.source)
-    if recipe.adversarial.enabled and not spec.attacked and spec.name == "preference":
-        # the policy forward under embedding attack, any loss_type / noise_model
-        from robalign.trainers.adversarial_preference import AdversarialPreferenceTrainer
-
-        return AdversarialPreferenceTrainer
-    return spec.trainer_class()
+    """The trainer class of `recipe.method.name` (its options, e.g. adversarial.enabled, are the trainer's hooks)."""
+    return get_method(recipe.method.name, recipe.source).trainer_class()
 
 
 def build_trainer(recipe, *, model, tokenizer, args, train_dataset, eval_dataset=None, peft_config=None, callbacks=(), **extra):

@@ -5,12 +5,10 @@ disk by TRL, keyed by the reference weights and the dataset fingerprint), PEFT h
 the training loop are TRL's. Only the loss computation is replaced, and it is made of the
 pure functions in `robalign.losses` (the trainer holds no loss formula of its own).
 
-Extension point for attacks (used by the adversarial trainers): the policy forward is
-`policy_logps(model, inputs)`, which calls `sequence_logps(model, inputs, inputs_embeds=None)`.
-A subclass or mixin overrides `policy_logps` to build perturbed prompt embeddings and call
-`self.sequence_logps(model, inputs, inputs_embeds=perturbed)`; `reference_logps` always sees
-the clean `input_ids`, so the attack applies to the policy only, under any loss_type and
-composed with LCPO.
+The embedding attack (`adversarial.enabled`) is a hook on the policy log-probs: `policy_logps`
+feeds the attacked prompt embeddings of `robalign.trainers.adversarial_preference.PromptAttack`
+to `sequence_logps(model, inputs, inputs_embeds=...)`; `reference_logps` always sees the clean
+`input_ids`, so the attack applies to the policy only, under any loss_type and composed with LCPO.
 
 LCPO (`noise_model: lcpo`) is one `robalign.noise.NoiseModel` the trainer calls: the reference
 fit before training, the posterior w of each pair, the M-step loss, the accumulation per
@@ -28,7 +26,6 @@ import hashlib
 
 import torch
 from accelerate.utils import is_peft_model
-from transformers import TrainerCallback
 from trl import DPOTrainer
 from trl.trainer.dpo_trainer import use_adapter
 from trl.models.utils import disable_gradient_checkpointing
@@ -36,6 +33,7 @@ from trl.models.utils import disable_gradient_checkpointing
 from robalign.losses import base_loss, cpo_nll, get_loss, preference_logits
 from robalign.noise import NoiseModel
 from robalign.trainers.checkpointing import CompleteCheckpointMixin
+from robalign.trainers.lcpo import NoiseModelMixin
 
 EXTRA_COLUMNS = ("label_flipped", "annotator_id", "weight")
 # TRL DPOConfig options this trainer does not implement: a recipe that sets them gets an error.
@@ -59,16 +57,6 @@ class ExtrasCollator:
         return batch
 
 
-class _LCPOStepCallback(TrainerCallback):
-    """Runs the reliability update after every optimizer step (all ranks, same values)."""
-
-    def __init__(self, trainer):
-        self.trainer = trainer
-
-    def on_step_end(self, args, state, control, **kwargs):
-        self.trainer.lcpo_step()
-
-
 def _annotator_ids(ds, names: list[str] | None):
     """Replace the string `annotator` column by `annotator_id` (ids from sorted names)."""
     if ds is None or "annotator" not in ds.column_names:
@@ -80,7 +68,7 @@ def _annotator_ids(ds, names: list[str] | None):
     return ds, names
 
 
-class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
+class PreferenceTrainer(NoiseModelMixin, CompleteCheckpointMixin, DPOTrainer):
     needs_recipe = True
 
     def __init__(self, model, ref_model=None, args=None, data_collator=None, train_dataset=None, eval_dataset=None,
@@ -114,14 +102,19 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
         resolve = getattr(self.args, "resolved_rpo_alpha", None)
         self.rpo_alpha = resolve(self.loss_type) if resolve is not None else 0.0
         self._clean = torch.zeros(2, dtype=torch.float64)  # eval: (correct, total) vs the true labels
-        self.lcpo: NoiseModel | None = None
         if lcpo_args is not None:
-            self.lcpo = NoiseModel(lcpo_args, length_normalised=self.loss_spec.length_normalised, group_names=names)
+            self.attach_noise_model(NoiseModel(lcpo_args, length_normalised=self.loss_spec.length_normalised, group_names=names))
             if lcpo_args.posterior == "reference":
                 self._fit_reference_posterior()
-            self.add_callback(_LCPOStepCallback(self))
         if not self.loss_spec.needs_reference:
             self.ref_model = None  # SimPO / CPO never use a reference model in their loss
+        self.attack = None
+        if recipe.adversarial.enabled:  # the policy forward under embedding attack (any loss_type, with or without LCPO)
+            from robalign.trainers.adversarial_preference import PromptAttack
+
+            ds = self.train_dataset
+            self.attack = PromptAttack(recipe.adversarial, self.accelerator.unwrap_model(self.model),
+                                       ds.select(range(min(len(ds), 1024)))["prompt_ids"])
 
     # ----- setup ---------------------------------------------------------------------------
     def _check_recipe(self, recipe, args) -> None:
@@ -199,8 +192,11 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
                 "rejected_lengths": rejected_lengths, "outputs": outputs}
 
     def policy_logps(self, model, inputs) -> dict:
-        """The policy's forward (the attack hook: override to feed perturbed embeddings, see module doc)."""
-        return self.sequence_logps(model, inputs)
+        """The policy's forward; in training with `adversarial.enabled`, on the attacked prompt embeddings."""
+        if self.attack is None or not model.training:
+            return self.sequence_logps(model, inputs)
+        embeds = self.attack(self.accelerator.unwrap_model(model), inputs, self._metrics["train"])
+        return self.sequence_logps(model, inputs, inputs_embeds=embeds)
 
     def reference_logps(self, inputs):
         """(ref_chosen_logps, ref_rejected_logps) on the clean inputs; (None, None) for SimPO/CPO."""
@@ -277,32 +273,8 @@ class PreferenceTrainer(CompleteCheckpointMixin, DPOTrainer):
                 self._clean += torch.tensor([gather(right.float()).sum().item(), float(gather(right.float()).numel())],
                                             dtype=torch.float64)
 
-    # ----- LCPO state ----------------------------------------------------------------------
-    def lcpo_step(self) -> None:
-        """Once per optimizer step: EMA update of eta from the global batch's mean posterior."""
-        if self.lcpo is None:
-            return
-        device = self.accelerator.device
-
-        def reduce_sum(t):
-            if self.accelerator.num_processes == 1:
-                return t
-            return self.accelerator.reduce(t.to(device), reduction="sum").cpu()
-
-        self.lcpo.step(reduce_sum, global_step=self.state.global_step, rank=self.accelerator.process_index)
-
-    def extra_state(self):
-        return {"lcpo": self.lcpo.state_dict()} if self.lcpo is not None else None
-
-    def load_extra_state(self, state: dict) -> None:
-        if self.lcpo is not None and "lcpo" in state:
-            self.lcpo.load_state_dict(state["lcpo"])
-
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        mode = "train" if self.model.training else "eval"
-        if mode == "train" and self.lcpo is not None and "loss" in logs:
-            logs.update(self.lcpo.metrics())
-        if mode == "eval" and self._clean[1] > 0:
+        if not self.model.training and self._clean[1] > 0:
             logs["eval/clean_accuracy"] = float(self._clean[0] / self._clean[1])
             self._clean.zero_()
         super().log(logs, start_time)
