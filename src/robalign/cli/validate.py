@@ -15,9 +15,10 @@ def register(sub) -> None:
 
 
 def run(args) -> int:
-    from robalign.config import check_data_columns, load_recipe
+    from robalign.config import load_recipe
     from robalign.config.hardware import detect, launcher_precision, resolve_training_args
     from robalign.train import training_args
+    from robalign.trainers.data import check_data_columns
 
     recipe = load_recipe(args.recipe, args.overrides)
     # TRL's/transformers' own argument checks, exactly as `train` builds the arguments

@@ -1,6 +1,6 @@
 """Recipe schema (typed dataclasses), YAML loading, `--set` overrides, hardware resolution."""
 
-from robalign.config.loader import check_data_columns, load_recipe
+from robalign.config.loader import load_recipe
 from robalign.config.adversarial import AdversarialArgs
 from robalign.config.lcpo import LCPOArgs
 from robalign.config.recipe import (
@@ -14,5 +14,5 @@ from robalign.config.recipe import (
 
 __all__ = [
     "AdversarialArgs", "DataArgs", "DatasetSpec", "LaunchArgs", "LCPOArgs", "MethodArgs", "ModelArgs",
-    "Recipe", "check_data_columns", "load_recipe",
+    "Recipe", "load_recipe",
 ]

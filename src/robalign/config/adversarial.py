@@ -67,6 +67,23 @@ class AdversarialArgs:
         choices=["clamp", "zero"],
     )
 
+    def batch_layout(self, batch_size: int) -> tuple[int, int, int]:
+        """(harmful, benign, utility) rows of one per-device batch (cadv_*); harmful == batch_size leaves no utility slot."""
+        n_adv = max(1, round(batch_size * self.adv_fraction))
+        n_rest = max(batch_size - n_adv, 0)
+        n_benign = round(n_rest * self.benign_fraction)
+        return n_adv, n_benign, n_rest - n_benign
+
+    def check_layout(self, batch_size: int, has_utility: bool, file=None) -> tuple[int, int, int]:
+        """The layout, or the one-line error of a batch without utility slots / utility slots without data.utility."""
+        n_adv, n_benign, n_util = self.batch_layout(batch_size)
+        if n_adv >= batch_size:
+            raise ConfigError(file, "adversarial.adv_fraction", f"a fraction leaving utility slots in a batch of {batch_size}",
+                              got=repr(self.adv_fraction))
+        if n_util and not has_utility:
+            raise ConfigError(file, "data.utility", "missing key: data.utility (benign utility data for the utility slots of each batch)")
+        return n_adv, n_benign, n_util
+
     def validate(self, file, path):
         if self.steps < 1:
             raise ConfigError(file, f"{path}.steps", "at least 1 attack step", got=repr(self.steps))

@@ -156,26 +156,3 @@ def _check_paths(recipe: Recipe, file: str) -> None:
                 check_source(path, file, f"data.{key}.path" if spec.path is not None else f"data.{key}.mixture[{k}].path")
     if recipe.launch.config_file and not Path(recipe.launch.config_file).exists():
         raise ConfigError(file, "launch.config_file", f"file not found: {recipe.launch.config_file}")
-
-
-def check_data_columns(recipe: Recipe) -> dict[str, int]:
-    """Open every dataset of the recipe, check its columns (the kind its METHODS entry names) and
-    the method's data rules; returns {key: n_rows}."""
-    from robalign.config.methods import get_method
-    from robalign.data.loading import check_columns, check_rows, load_dataset_spec
-
-    file = recipe.source
-    method = get_method(recipe.method.name, file)
-    sizes, loaded = {}, {}
-    for key, kind in method.datasets.items():
-        spec = getattr(recipe.data, key)
-        if spec is None:
-            continue
-        ds = load_dataset_spec(spec, file, f"data.{key}")
-        check_columns(ds, kind, file, f"data.{key}", spec.source)
-        check_rows(ds, kind, file, f"data.{key}", spec.source)
-        sizes[key] = len(ds)
-        loaded[key] = ds
-    if method.check_data is not None:
-        method.check_data(recipe, loaded)
-    return sizes

@@ -52,14 +52,18 @@ class MethodSpec:
     reference: Optional[str] = None
     #: method-specific rules on the whole recipe (raise ConfigError)
     check: Optional[Callable] = None
-    #: data-dependent rules once its datasets are built (raise ConfigError)
-    check_data: Optional[Callable] = None
+    #: "module:function" of its data rules, `f(recipe, datasets)` on the loaded datasets (raise ConfigError);
+    #: run by `robalign.trainers.data.build_datasets`, which validate and train both call
+    check_data: Optional[str] = None
 
     def trainer_class(self):
         return _import(self.trainer)
 
     def training_config_class(self):
         return _import(self.training_config)
+
+    def data_rules(self):
+        return _import(self.check_data) if self.check_data else None
 
     def training_keys(self) -> Optional[set[str]]:
         """The `training:` keys this method reads (None: every field of its config class)."""
@@ -110,21 +114,9 @@ _CADV_HINT = "harmful prompts go in data.safety, benign data in data.utility (ev
 
 
 def _check_cadv(recipe) -> None:
-    from robalign.config.rules import check_adversarial_batch
-
-    check_adversarial_batch(recipe)
-
-
-def _check_cadv_data(recipe, datasets) -> None:
-    from robalign.config.rules import check_adversarial_rows
-
-    check_adversarial_rows(recipe, datasets)
-
-
-def _check_preference_data(recipe, datasets) -> None:
-    from robalign.config.rules import check_annotators
-
-    check_annotators(recipe, datasets)
+    """Each per-device batch holds harmful rows and utility slots (the layout of robalign.data.adversarial_rows)."""
+    batch = recipe.training.get("per_device_train_batch_size", 8)  # TrainingArguments' default
+    recipe.adversarial.check_layout(batch, recipe.data.utility is not None, recipe.source)
 
 
 register_method(MethodSpec(
@@ -138,18 +130,17 @@ register_method(MethodSpec(
     datasets={"train": "preference", "eval": "preference"}, required=("train",), uses_loss=True, reference="policy",
     attackable=True, lcpo_reference_fit=True,
     other_data_hint="preference methods read data.train and data.eval (adversarial.enabled attacks data.train's prompts)",
-    check_data=_check_preference_data))
+    check_data="robalign.trainers.data:check_annotators"))
 register_method(MethodSpec(
     "cadv_ul", "C-AdvUL (Xhonneux et al. 2024): unlikelihood on harmful targets under embedding attack, utility SFT.",
     trainer="robalign.trainers.adversarial:AdversarialTrainer", training_config="trl:SFTConfig",
     datasets=_SAFETY_DATA, required=("safety",), other_data_hint=_CADV_HINT, attacked=True,
-    reads_training=frozenset({"max_length"}), check=_check_cadv, check_data=_check_cadv_data))
+    reads_training=frozenset({"max_length"}), check=_check_cadv))
 register_method(MethodSpec(
     "cadv_ipo", "C-AdvIPO (Xhonneux et al. 2024): IPO of refusal over harmful target under embedding attack, utility SFT.",
     trainer="robalign.trainers.adversarial:AdversarialTrainer", training_config=_PREFERENCE_CONFIG,
     datasets=_SAFETY_DATA, required=("safety",), other_data_hint=_CADV_HINT, uses_loss=True, loss_types=("ipo",),
-    attacked=True, reference="policy", reads_training=frozenset({"max_length", "beta"}), check=_check_cadv,
-    check_data=_check_cadv_data))
+    attacked=True, reference="policy", reads_training=frozenset({"max_length", "beta"}), check=_check_cadv))
 
 
 def markdown_table() -> str:

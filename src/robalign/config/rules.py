@@ -125,44 +125,6 @@ def _check_reference(recipe, method) -> None:
                           "named 'ref'); set it for full fine-tuning only", got=repr(ref))
 
 
-_DEFAULT_BATCH = 8  # TrainingArguments.per_device_train_batch_size
-
-
-def check_adversarial_batch(recipe) -> None:
-    """cadv_*: each per-device batch holds harmful rows and utility slots (robalign.data.adversarial_rows)."""
-    from robalign.data.adversarial_rows import check_layout
-
-    a = recipe.adversarial
-    check_layout(recipe.training.get("per_device_train_batch_size", _DEFAULT_BATCH), a.adv_fraction, a.benign_fraction,
-                 recipe.data.utility is not None, recipe.source)
-
-
-def check_adversarial_rows(recipe, datasets: dict) -> None:
-    """cadv_*: the training rows build from the loaded data (harmful rows, benign look-alikes, utility turns)."""
-    from robalign.data.adversarial_rows import adversarial_rows
-
-    adversarial_rows(recipe, datasets["safety"], datasets.get("utility"),
-                     recipe.training.get("per_device_train_batch_size", _DEFAULT_BATCH), 0)
-
-
-def check_annotators(recipe, datasets: dict) -> None:
-    """LCPO per annotator: every annotator of data.eval has a reliability learnt from data.train."""
-    train, evaluation = datasets.get("train"), datasets.get("eval")
-    if recipe.method.noise_model != "lcpo" or not recipe.lcpo.per_annotator or train is None or evaluation is None:
-        return
-    unknown_annotators(train, evaluation, recipe.source)
-
-
-def unknown_annotators(train, evaluation, file) -> None:
-    """Raise when `evaluation` (a datasets.Dataset) names an annotator `train` does not."""
-    if "annotator" not in evaluation.column_names:
-        return
-    seen = {str(a) for a in train["annotator"]} if "annotator" in train.column_names else set()
-    unknown = sorted({str(a) for a in evaluation["annotator"]} - seen)
-    if unknown:
-        raise ConfigError(file, "data.eval.annotator", f"annotators seen in the training data (unknown: {unknown[:5]})")
-
-
 def check_training_rules(recipe) -> None:
     """Ranges transformers/TRL check late (or never), and settings that need something else."""
     file, t = recipe.source, recipe.training

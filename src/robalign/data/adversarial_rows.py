@@ -58,30 +58,15 @@ def split_safety(rows: Sequence[dict], file, key: str) -> tuple[list[dict], list
     return harmful, benign
 
 
-def batch_layout(batch_size: int, adv_fraction: float, benign_fraction: float) -> tuple[int, int, int]:
-    """(harmful, benign, utility) rows of one per-device batch; harmful == batch_size leaves no utility slot."""
-    n_adv = max(1, round(batch_size * adv_fraction))
-    n_rest = max(batch_size - n_adv, 0)
-    n_benign = round(n_rest * benign_fraction)
-    return n_adv, n_benign, n_rest - n_benign
-
-
-def check_layout(batch_size: int, adv_fraction: float, benign_fraction: float, has_utility: bool, file=None) -> tuple[int, int, int]:
-    """The layout, or the one-line error of a batch without utility slots / utility slots without data.utility."""
-    n_adv, n_benign, n_util = batch_layout(batch_size, adv_fraction, benign_fraction)
-    if n_adv >= batch_size:
-        raise ConfigError(file, "adversarial.adv_fraction", f"a fraction leaving utility slots in a batch of {batch_size}", got=repr(adv_fraction))
-    if n_util and not has_utility:
-        raise ConfigError(file, "data.utility", "missing key: data.utility (benign utility data for the utility slots of each batch)")
-    return n_adv, n_benign, n_util
-
-
 def build_blocks(
     harmful: list[dict], benign: list[dict], utility: list[dict], batch_size: int, adv_fraction: float, benign_fraction: float,
     seed: int, file=None,
 ) -> list[dict]:
     """Rows in blocks of `batch_size` with the composition above; one pass over the utility data."""
-    n_adv, n_benign, n_util = check_layout(batch_size, adv_fraction, benign_fraction, bool(utility), file)
+    from robalign.config.adversarial import AdversarialArgs
+
+    layout = AdversarialArgs(adv_fraction=adv_fraction, benign_fraction=benign_fraction)
+    n_adv, n_benign, n_util = layout.check_layout(batch_size, bool(utility), file)
     if n_benign and not benign:
         raise ConfigError(file, "adversarial.benign_fraction", "0 when data.safety has no kind=benign rows with an answer", got=repr(benign_fraction))
     rng = random.Random(seed)

@@ -12,6 +12,7 @@ benign look-alikes, utility data in fixed batch blocks) come from `robalign.data
 from __future__ import annotations
 
 from robalign.config.methods import get_method
+from robalign.errors import ConfigError
 from robalign.data.loading import check_columns, check_rows, extract_shared_prompt, load_dataset_spec, to_conversational
 
 PREFERENCE_EXTRAS = ("label_flipped", "annotator", "weight")
@@ -48,7 +49,44 @@ def _load_checked(recipe, key: str, kind: str):
         return None
     ds = load_dataset_spec(spec, recipe.source, f"data.{key}")
     check_columns(ds, kind, recipe.source, f"data.{key}", spec.source)
+    check_rows(ds, kind, recipe.source, f"data.{key}", spec.source)
     return ds
+
+
+def check_annotators(recipe, datasets: dict) -> None:
+    """LCPO per annotator: every annotator of data.eval has a reliability learnt from data.train."""
+    train, evaluation = datasets.get("train"), datasets.get("eval")
+    if recipe.method.noise_model != "lcpo" or not recipe.lcpo.per_annotator or train is None or evaluation is None:
+        return
+    unknown_annotators(train, evaluation, recipe.source)
+
+
+def unknown_annotators(train, evaluation, file) -> None:
+    """Raise when `evaluation` (a datasets.Dataset) names an annotator `train` does not."""
+    if "annotator" not in evaluation.column_names:
+        return
+    seen = {str(a) for a in train["annotator"]} if "annotator" in train.column_names else set()
+    unknown = sorted({str(a) for a in evaluation["annotator"]} - seen)
+    if unknown:
+        raise ConfigError(file, "data.eval.annotator", f"annotators seen in the training data (unknown: {unknown[:5]})")
+
+
+def check_data_columns(recipe) -> dict[str, int]:
+    """Open every dataset of the recipe, check its columns and rows (the kind its METHODS entry names)
+    and the method's data rules, as training does before the model; returns {key: n_rows}."""
+    file = recipe.source
+    method = get_method(recipe.method.name, file)
+    sizes = {}
+    for key, kind in method.datasets.items():
+        spec = getattr(recipe.data, key)
+        if spec is None:
+            continue
+        ds = load_dataset_spec(spec, file, f"data.{key}")
+        check_columns(ds, kind, file, f"data.{key}", spec.source)
+        check_rows(ds, kind, file, f"data.{key}", spec.source)
+        sizes[key] = len(ds)
+    build_datasets(recipe, recipe.training.get("per_device_train_batch_size", 8), recipe.training.get("seed", 42))
+    return sizes
 
 
 def build_datasets(recipe, batch_size: int, seed: int):
@@ -61,6 +99,7 @@ def build_datasets(recipe, batch_size: int, seed: int):
         utility = _load_checked(recipe, "utility", method.datasets["utility"])
         return adversarial_rows(recipe, safety, utility, batch_size, seed), None
     train, evaluation = load_split(recipe, "train"), load_split(recipe, "eval")
-    if method.check_data is not None:
-        method.check_data(recipe, {k: v for k, v in (("train", train), ("eval", evaluation)) if v is not None})
+    rules = method.data_rules()
+    if rules is not None:
+        rules(recipe, {k: v for k, v in (("train", train), ("eval", evaluation)) if v is not None})
     return train, evaluation

@@ -81,7 +81,7 @@ class PreferenceTrainer(NoiseModelMixin, CompleteCheckpointMixin, DPOTrainer):
         per_annotator = lcpo_args is not None and lcpo_args.per_annotator
         if per_annotator:
             if eval_dataset is not None:
-                from robalign.config.rules import unknown_annotators
+                from robalign.trainers.data import unknown_annotators
 
                 unknown_annotators(train_dataset, eval_dataset, recipe.source)
             train_dataset, names = _annotator_ids(train_dataset, None)
