@@ -10,7 +10,6 @@ from __future__ import annotations
 import subprocess
 import sys
 import tomllib
-import warnings
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
@@ -40,20 +39,21 @@ def test_import_contracts():
 
 def test_each_ignored_import_is_a_current_violation(tmp_path):
     """The `ignore_imports` lists are the work left (issue 11). Each contract must break without its
-    list, so a list cannot hide a contract that checks nothing. A listed import that is gone is a
-    warning, not a failure, while the refactors of issue 11 remove them one by one: delete its line."""
+    list, so a list cannot hide a contract that checks nothing, and a listed import that is gone fails
+    too (lint-imports itself errors on it as well): an exemption must not outlive its violation."""
     import grimp
 
     config = tomllib.loads(PYPROJECT.read_text())
     contracts = config["tool"]["importlinter"]["contracts"]
     graph = grimp.build_graph("robalign", cache_dir=None)
+    stale = []
     for c in contracts:
         for imp in c.get("ignore_imports", []):
             importer, imported = (s.strip() for s in imp.split("->"))
             present = importer in graph.modules and imported in graph.modules
             if not (present and graph.direct_import_exists(importer=importer, imported=imported)):
-                warnings.warn(f"pyproject.toml, contract {c['name']!r}: ignore_imports lists {imp}, which "
-                              "nothing imports any more: delete the line", stacklevel=1)
+                stale.append(f"contract {c['name']!r}: {imp}")
+    assert not stale, "pyproject.toml ignore_imports lists imports nothing makes any more (delete them): " + "; ".join(stale)
     for c in contracts:
         if not c.get("ignore_imports"):
             continue
