@@ -37,7 +37,7 @@ install: $(STAMP)
 
 $(STAMP): pyproject.toml constraints/cpu.txt
 	@test -x $(PY) || $(PYTHON_SYS) -m venv $(VENV)
-	DS_BUILD_OPS=0 $(PIP) install -q $(PIP_FLAGS) -e '.[$(EXTRA),test,lm_eval]'
+	DS_BUILD_OPS=0 $(PIP) install -q $(PIP_FLAGS) -e '.[$(EXTRA),test,lm-eval]'
 	@# The registry's torchvision/torchaudio/torchcodec wheels break beside the CPU torch.
 	$(PIP) uninstall -y -q torchvision torchaudio torchcodec 2>/dev/null || true
 	@touch $(STAMP)

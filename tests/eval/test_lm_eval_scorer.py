@@ -10,7 +10,7 @@ import json
 
 import pytest
 
-pytest.importorskip("lm_eval", reason="lm-evaluation-harness is the optional extra [lm_eval] (make install installs it)")
+pytest.importorskip("lm_eval", reason="lm-evaluation-harness is the optional extra [lm-eval] (make install installs it)")
 
 QUESTIONS = [(1, 2), (3, 4), (5, 1), (2, 2), (7, 1), (4, 3), (6, 2), (1, 1)]
 

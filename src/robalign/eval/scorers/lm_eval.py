@@ -52,7 +52,7 @@ def require_lm_eval(bench: str):
     try:
         import lm_eval  # noqa: F401
     except ImportError:
-        raise UserError(f"benchmark {bench}: scorer 'lm_eval' needs lm-evaluation-harness: pip install -e '.[lm_eval]'") from None
+        raise UserError(f"benchmark {bench}: scorer 'lm_eval' needs lm-evaluation-harness: pip install -e '.[lm-eval]'") from None
     return lm_eval
 
 
