@@ -28,22 +28,15 @@ class PreferenceConfig(DPOConfig):
         "help": "Weight of an NLL term on the chosen response for dpo, ipo, cdpo and rdpo (RPO, Pang et al. 2024: "
                 "DPO + NLL, for on-policy verified pairs). Under LCPO each pair's term is weighted by its posterior w."})
 
-    def _nll_weight(self, loss_type: str, key: str) -> float:
-        """The weight `key` gives `loss_type`'s NLL term: the explicit value, else the LOSSES entry's default (0 without the term)."""
+    def nll_weight(self, loss_type: str) -> float:
+        """The weight of `loss_type`'s NLL term (the LOSSES entry's `nll_key`: cpo_alpha or rpo_alpha):
+        the explicit value, else the entry's default (cpo 1.0, simpo 0.0, the DPO family 0.0); 0 without the term."""
         from robalign.losses import get_loss
 
         spec = get_loss(loss_type)
-        if "nll" not in spec.extra_terms or spec.nll_key != key:
+        if "nll" not in spec.extra_terms:
             return 0.0
-        value = getattr(self, key, None)
+        value = getattr(self, spec.nll_key, None)
         if value is not None:
             return float(value)
-        return float(spec.hyper_parameter(key).default or 0.0)
-
-    def resolved_cpo_alpha(self, loss_type: str) -> float:
-        """cpo_alpha for `loss_type`: 1.0 for cpo (the CPO paper, TRL), 0.0 for simpo (the SimPO paper), else 0."""
-        return self._nll_weight(loss_type, "cpo_alpha")
-
-    def resolved_rpo_alpha(self, loss_type: str) -> float:
-        """rpo_alpha for `loss_type`: the explicit value for dpo/ipo/cdpo/rdpo, else 0 (plain DPO/IPO)."""
-        return self._nll_weight(loss_type, "rpo_alpha")
+        return float(spec.hyper_parameter(spec.nll_key).default or 0.0)

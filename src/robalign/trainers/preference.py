@@ -97,10 +97,8 @@ class PreferenceTrainer(NoiseModelMixin, CompleteCheckpointMixin, DPOTrainer):
                          peft_config=peft_config, **kwargs)
         self.data_collator = ExtrasCollator(self.data_collator)
         self.gamma = float(getattr(self.args, "simpo_gamma", 0.0)) if self.loss_spec.hyper_parameter("simpo_gamma") else 0.0
-        resolve = getattr(self.args, "resolved_cpo_alpha", None)  # PreferenceConfig; a plain DPOConfig has no NLL term
-        self.cpo_alpha = resolve(self.loss_type) if resolve is not None else 0.0
-        resolve = getattr(self.args, "resolved_rpo_alpha", None)
-        self.rpo_alpha = resolve(self.loss_type) if resolve is not None else 0.0
+        resolve = getattr(self.args, "nll_weight", None)  # PreferenceConfig; a plain DPOConfig has no NLL term
+        self.nll_weight = resolve(self.loss_type) if resolve is not None else 0.0
         self._clean = torch.zeros(2, dtype=torch.float64)  # eval: (correct, total) vs the true labels
         if lcpo_args is not None:
             self.attach_noise_model(NoiseModel(lcpo_args, length_normalised=self.loss_spec.length_normalised, group_names=names))
@@ -224,13 +222,15 @@ class PreferenceTrainer(NoiseModelMixin, CompleteCheckpointMixin, DPOTrainer):
         z = preference_logits(self.loss_type, cl, rl, ref_c, ref_r, **common)  # (B,) the preference term's logit
         base = base_loss(self.loss_type, cl, rl, ref_c, ref_r, eps=self.label_smoothing, z=z, **common)  # (B,)
         w = None
-        nll_in_loss = self.cpo_alpha != 0  # cpo/simpo: TRL's cpo_alpha * NLL of the chosen response
+        add_nll = self.nll_weight != 0  # cpo/simpo's cpo_alpha (TRL's CPOTrainer), the DPO family's rpo_alpha (RPO)
+        nll_in_link = add_nll and self.loss_spec.nll_in_link  # cpo/simpo: part of the per-pair loss LCPO judges
         if self.lcpo is not None:
             # The link of the whole per-pair loss, NLL term included (the paper's general link).
-            link = preference_logits(self.loss_type, cl, rl, ref_c, ref_r, cpo_alpha=self.cpo_alpha, **common) if nll_in_loss else z
+            link = preference_logits(self.loss_type, cl, rl, ref_c, ref_r, cpo_alpha=self.nll_weight, **common) if nll_in_link else z
             w = self.lcpo.posterior(link, pol, inputs.get("annotator_id"), inputs.get("weight"))
             per_example = self.lcpo.loss(link, base, w)
-            nll_in_loss = nll_in_loss and self.lcpo.weights_extra_terms  # soft_label: the NLL term lives inside the link
+            if nll_in_link and not self.lcpo.weights_extra_terms:
+                add_nll = False  # soft_label: the NLL term lives inside the link
             if mode == "train":
                 known = "label_flipped" in inputs
                 self.lcpo.accumulate(w, inputs.get("annotator_id"),
@@ -239,12 +239,11 @@ class PreferenceTrainer(NoiseModelMixin, CompleteCheckpointMixin, DPOTrainer):
         else:
             per_example = base
         loss = per_example.mean()
-        nll_weight = self.cpo_alpha if nll_in_loss else self.rpo_alpha
-        if nll_weight:
+        if add_nll:
             # RPO's term stays outside the link under LCPO (the posterior judges the preference label,
             # not the NLL); under either M-step a pair believed flipped is weighted down in it by w.
             nll = cpo_nll(cl, nc, w)
-            loss = loss + nll_weight * nll
+            loss = loss + self.nll_weight * nll
             self._metrics[mode]["nll_loss"].append(self.accelerator.gather(nll.detach()).mean().item())
         self._log_pair_metrics(mode, cl, rl, ref_c, ref_r, z, inputs)
         if return_outputs:
