@@ -19,8 +19,8 @@ Every prompt is checked against the model's context first (the shared check of
 decoded answer, others for the answer; an over-long prompt is one line naming it, before the
 attack builds its (B, T, T) masks.
 
-Why ASR *and* target CE: exact-match ASR is coarse (a target CE of 0.37 nats/token still gave
-only 4% ASR on the demo model); the CE under attack shows progress an ASR of 0 hides.
+Why ASR *and* target CE: exact-match ASR is coarse (a low target CE can still decode to an output
+that misses the target string); the CE under attack shows progress an ASR of 0 hides.
 
 The returned dict (what `robalign attack-eval` writes as JSON):
 
@@ -68,9 +68,9 @@ class Budget:
         return f"K{self.steps}_e{self.epsilon:g}"
 
 
-# Measured on demo-size safety-SFT models (step eps_abs/64): K=10 ASR ~0 (eps <= 1), K=30 eps 1.0
-# ASR 0.28-0.8 depending on the SFT run, K=60 eps 1.0 ~0.4 on the one K=30 hardly broke. The grid
-# spans "paper-like budget" to "breaks an undefended model", so robustness is measured between.
+# From a budget like the paper's (few steps, small eps) to one that breaks an undefended model, so a
+# defence's robustness is read between the two ends; the figures that chose these three budgets are
+# in docs/experiments.md ("Figures behind defaults"). `--grid` sets another grid.
 DEFAULT_GRID = (Budget(10, 0.1), Budget(30, 1.0), Budget(60, 1.0))
 
 
