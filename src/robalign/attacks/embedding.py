@@ -11,8 +11,8 @@ delta lies in its own L2 or Linf ball) and the last iterate is returned. Trainin
 evaluation use the same attack.
 
 Why the defaults differ from the paper's numbers: eps is relative to the mean L2 norm of the
-embedding rows of tokens actually *used* (untrained rows of a padded vocabulary dilute the mean:
-0.39 over all rows vs 0.58 over used tokens, measured on the demo model), and the step is
+embedding rows of tokens actually *used* (untrained rows of a padded vocabulary would dilute the
+mean and shrink every budget), and the step is
 eps_abs / 64 by default because a signed step moves a token by alpha * sqrt(d): alpha = eps/4
 overshoots the ball on the first step and the attack then only bounces on its surface.
 

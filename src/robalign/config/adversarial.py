@@ -3,7 +3,8 @@
 Used by `method: cadv_ul` and `method: cadv_ipo` (always attacked) and by `method: preference`
 when `enabled: true` (any loss_type, with or without `noise_model: lcpo`). The attack fields
 feed `robalign.attacks.EmbeddingAttack`; the loss fields `robalign.losses.adversarial`.
-Defaults follow the paper's public configs except where measured otherwise (see each help).
+Defaults follow the paper's public configs; where robalign departs, the help says so and names the
+value that restores the paper (the demo figures behind them: docs/experiments.md, "Figures behind defaults").
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ class AdversarialArgs:
     enabled: bool = field(False, help="method preference: train under continuous embedding attacks (cadv_ul/cadv_ipo always are).")
     steps: int = field(10, help="Attack iterations K (signed-gradient steps).")
     epsilon: float = field(0.05, help="Per-token L2 radius, relative to the mean embedding norm of the tokens the safety prompts use.")
-    step_size: Optional[float] = field(None, help="Absolute step alpha; default epsilon_abs / 64 (measured best here; eps/4 overshoots).")
+    step_size: Optional[float] = field(None, help="Absolute step alpha; default epsilon_abs / 64: a signed step moves a token by alpha * sqrt(d), so a large "
+                                     "alpha (e.g. eps/4) overshoots the ball on the first step.")
     norm: Literal["l2", "linf"] = field("l2", help="Norm of the per-token ball.", choices=["l2", "linf"])
     tokens: Literal["prompt"] = field("prompt", help="Which input tokens are perturbed: the prompt (chat template included).", choices=["prompt"])
 
@@ -33,7 +35,7 @@ class AdversarialArgs:
     adv_fraction: float = field(0.5, help="Share of each per-device batch given to harmful prompts (paper: 0.5 IPO, 0.125 UL); the rest is utility data.")
     benign_fraction: float = field(
         0.25, help="Share of the utility slots given to benign look-alikes (data.safety rows with kind=benign): "
-        "without them C-AdvUL refused 85% of look-alikes here, with 0.25 none.",
+        "a model trained to refuse harmful prompts without them learns to refuse their look-alikes too.",
     )
 
     # --- C-AdvUL loss ---
@@ -48,14 +50,14 @@ class AdversarialArgs:
     )
 
     clean_refusal_weight: float = field(
-        0.0, help="cadv_ul/cadv_ipo: weight of the refusal cross-entropy on the CLEAN harmful prompts. Training only on "
-        "attacked prompts let the clean refusal drift here at eps 1.0 (\"I share the share the secret code.\"); 0 = the paper.",
+        0.0, help="cadv_ul/cadv_ipo: weight of the refusal cross-entropy on the CLEAN harmful prompts: training only on "
+        "attacked prompts does not hold the clean refusal, which can drift; 0 = the paper.",
     )
 
     # --- C-AdvIPO loss ---
     anchor_weight: float = field(
-        1.0, help="cadv_ipo: weight of an SFT term on the refusal under attack. 0 = the paper's C-AdvIPO, which collapsed "
-        "here into garbage output (harmful CE -> 9, refusal never learnt); 1.0 keeps refusals and benign answers intact.",
+        1.0, help="cadv_ipo: weight of an SFT term on the refusal under attack, so the IPO margin is not met by destroying the "
+        "harmful target alone (the policy then outputs neither target nor refusal); 0 = the paper's C-AdvIPO.",
     )
     rejected_logp_floor: Optional[float] = field(
         -5.0, help="cadv_ipo: per-token log-prob floor of the harmful target in the margin, policy and reference alike "

@@ -1,14 +1,14 @@
 """Resolve precision and memory options from the hardware, not from library defaults.
 
 TRL 1.16's DPOConfig turns bf16 and gradient checkpointing on by default. On a CPU run
-that either fails ("Your setup doesn't support bf16/gpu") or crawls: bf16 was 3-7x slower
-than fp32 on the AVX2-only machines measured here, and checkpointing cost ~1.7x step time on
-tiny models. So when the recipe does not say, robalign decides: bf16 on GPUs that support it,
+that either fails ("Your setup doesn't support bf16/gpu") or crawls: a CPU without native bf16
+matmuls runs bf16 slower than fp32, and checkpointing recomputes the forward pass to save memory
+a CPU run rarely lacks (figures: docs/experiments.md, "Figures behind defaults"). So when the recipe does not say, robalign decides: bf16 on GPUs that support it,
 fp32 on CPU; gradient checkpointing on GPU (memory), off on CPU. What the recipe sets is kept.
 
 Under `accelerate launch` the accelerate config's `mixed_precision` (ACCELERATE_MIXED_PRECISION)
 is the user's explicit choice and wins over the hardware default: DeepSpeed refuses to start when
-its bf16 setting and the trainer's disagree (measured: zero3.yaml's bf16 against fp32 on CPU).
+its bf16 setting and the trainer's disagree (e.g. zero3.yaml's bf16 against fp32 on CPU).
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ C-AdvIPO, eqn (IPO, Azar et al. 2023, with length-normalised log-probs):
 
 The policy sees the attacked prompt, the reference the clean one. `anchor`: the SFT term on the
 refusal, CE(y_r | x + delta), that keeps the margin from being met by destroying y_h alone (the
-collapse measured here: harmful CE -> 9, refusal CE stuck at 1.1, garbage output).
+policy then outputs neither the target nor the refusal; `adversarial.anchor_weight: 0` is the paper).
 Departs from the reference code in the harmful target's log-prob floor (see `floor_logps`): it
 zeroes the policy's tokens below -5 and leaves the reference model's unfloored; robalign holds
 them at the floor in both, so a token unlikely under both cancels in the margin
@@ -75,8 +75,8 @@ def away_loss(logps: torch.Tensor, mask: torch.Tensor, cutoff: float, scope: str
 
     The target is pushed down until its mean per-token CE reaches `cutoff` nats, then costs
     nothing. Sequence-level on purpose: a per-token hinge (every token until its own CE is 5)
-    was measured here to wreck the refusal, which shares tokens with the target ("... the
-    secret code"): clean outputs became "I cannot share the share the share ...".
+    also pushes down the tokens the refusal shares with the target ("... the secret code"), and
+    the refusal degrades with them.
     ``scope="batch"``: the reference code's hinge on the batch's token-mean CE (every row gets it).
     """
     return F.relu(cutoff - _cross_entropy(logps, mask, scope))

@@ -1,9 +1,11 @@
 """Fit the label reliability before training, by EM on the reference model's raw margins.
 
 Why: the paper's E-step link uses the margin *relative to the reference*, which is exactly 0
-at step 0, so eta drifts towards 1 (measured here). The reference model's own raw margin
-d_i = log pi_ref(chosen_i) - log pi_ref(rejected_i) is informative from the start (it separated
-flipped from clean pairs with AUC 0.98 on the demo model). Model of the observed labels:
+at step 0: with z ~ 0 the posterior mean exceeds eta and eta drifts towards 1, so LCPO falls back
+to the base loss. The reference model's own raw margin d_i = log pi_ref(chosen_i) - log pi_ref(rejected_i)
+is informative from the start: a model that learnt the task ranks most clean pairs the observed way
+and most flipped pairs the other way (figures: docs/experiments.md, "Figures behind defaults").
+Model of the observed labels:
 
     P(observed order | d_i) = eta * sigmoid(d_i / T) + (1 - eta) * sigmoid(-d_i / T)
 

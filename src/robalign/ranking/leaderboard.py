@@ -38,12 +38,10 @@ from robalign.ranking.uncertainty import (
     separable_groups,
 )
 
-#: The leaderboard's pairing. Measured on simulated tables with a known order (scripts/bench_pairing.py,
-#: docs/experiments.md), "swiss" (the odd model of a points group is paired down) ranked the true
-#: best first far more often than the paper's "reference" (it sits out with 0 points): 0.98 vs 0.79,
-#: 0.74 vs 0.65, 0.69 vs 0.57, 0.82 vs 0.71 at T=0 in four settings, with Kendall tau to the true
-#: order within 0.015 at T=0 and higher at T=1 in all four; on the Llama-2 table the model best on
-#: every column gets 8 of 8 points instead of 5. pairing="reference" restores the paper's rule.
+#: The leaderboard's pairing: "swiss" pairs the odd model of a points group down, where the paper's
+#: "reference" sits it out with 0 points, so a strong model that draws the bye is not held back (on
+#: simulated tables with a known order swiss ranks the true best first more often: scripts/bench_pairing.py,
+#: docs/experiments.md "Swiss pairing and elimination level"). pairing="reference" restores the paper's rule.
 DEFAULT_PAIRING = "swiss"
 
 #: Row keys, in column order; floats unless noted.

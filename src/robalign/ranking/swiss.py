@@ -128,8 +128,8 @@ class _Codec:
     Layout, high to low bits: ``n_rounds - points`` | random bits | model id. Sorting the keys
     of a simulation's row ascending therefore orders its field by points descending, uniformly
     at random inside a points level, and the sorted keys still carry who is where and on how
-    many points: no argsort and no gather is needed (np.sort on uint64 rows is ~2.5x faster
-    than argsort + take_along_axis). Re-randomising for the next round is one AND/OR with fresh
+    many points: one np.sort replaces argsort + take_along_axis (figure: docs/experiments.md,
+    "Figures behind defaults"). Re-randomising for the next round is one AND/OR with fresh
     random bits, and a win is ``key -= 1 << pts_shift``.
     """
 
