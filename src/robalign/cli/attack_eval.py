@@ -30,7 +30,7 @@ def load_model(model: str, adapter: str | None):
     hardware's dtype, and its tokenizer; a missing path is one line naming its flag."""
     from pathlib import Path
 
-    from robalign.data.loading import is_local
+    from robalign.sources import is_local
     from robalign.errors import UserError
     from robalign.models.loading import load_for_inference
 

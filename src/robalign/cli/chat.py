@@ -39,7 +39,7 @@ def run(args) -> int:
     from robalign.models.chat import chat_text, decode
     from robalign.eval.sampling import SamplingArgs
 
-    from robalign.models.locate import check_model_source
+    from robalign.sources import check_model_source
 
     check_model_source(args.model)
     sampling = from_dict(SamplingArgs, {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens, "seed": args.seed}, "command line", "")

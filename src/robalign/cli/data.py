@@ -145,7 +145,7 @@ def on_policy(args) -> int:
     from robalign.models.adapters import check_adapter
     from robalign.eval.prompts_file import read_jsonl
     from robalign.eval.sampling import SamplingArgs
-    from robalign.models.locate import check_model_source
+    from robalign.sources import check_model_source
 
     if not 0.0 <= args.flip_rate < 1.0:
         raise UserError(f"data on-policy --flip-rate {args.flip_rate}: expected a rate in [0, 1)")

@@ -38,7 +38,7 @@ def run(args) -> int:
     from robalign.models.adapters import check_adapter
     from robalign.models.card import resolvable_base, write_model_card
     from robalign.models.loading import check_adapter_tokenizer, load_tokenizer
-    from robalign.models.locate import check_model_source
+    from robalign.sources import check_model_source
     from robalign.outputs import check_output_dir, is_empty_dir, refuse_unless_overwrite
 
     if args.push_to_hub and not args.hub_model_id:

@@ -66,7 +66,7 @@ def run(args) -> int:
     eng = engine_args_from(args)
     if args.no_base and not args.adapter:
         raise UserError("--no-base needs at least one --adapter")
-    from robalign.models.locate import check_model_source
+    from robalign.sources import check_model_source
     from robalign.outputs import check_output_file
 
     check_output_file(args.out, "generate --out")

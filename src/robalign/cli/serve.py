@@ -162,7 +162,7 @@ def server_env(args) -> dict[str, str]:
 
 def run(args) -> int:
     from robalign.models.adapters import check_adapter
-    from robalign.models.locate import check_model_source
+    from robalign.sources import check_model_source
 
     check_model_source(args.model)
     warning = check_network(args)

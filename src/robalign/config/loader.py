@@ -138,10 +138,7 @@ def _check_method_data(recipe: Recipe, file: str) -> None:
 
 
 def _check_paths(recipe: Recipe, file: str) -> None:
-    from robalign.data.loading import check_source
-
-    from robalign.data.loading import is_local
-    from robalign.models.locate import check_model_source
+    from robalign.sources import check_model_source, check_source, is_local
 
     for key in ("model_name_or_path", "tokenizer_name_or_path", "ref_model_name_or_path"):
         value = getattr(recipe.model, key)

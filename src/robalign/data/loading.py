@@ -8,15 +8,13 @@ messages so TRL applies the model's chat template.
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Sequence
 
 from robalign.errors import ConfigError
-
-LOCAL_SUFFIXES = {".jsonl": "json", ".json": "json", ".csv": "csv", ".parquet": "parquet"}
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
+from robalign.sources import LOCAL_SUFFIXES, check_source
+from robalign.sources import is_local as is_local  # re-exported: train.py imports it from here; robalign.sources is its place
 
 # Columns each kind of data needs; a tuple of alternatives means "any one of these sets".
 REQUIRED_COLUMNS: dict[str, tuple[tuple[str, ...], ...]] = {
@@ -26,23 +24,6 @@ REQUIRED_COLUMNS: dict[str, tuple[tuple[str, ...], ...]] = {
     "utility": (("prompt", "completion"), ("messages",)),
     "benchmark": (("prompt",),),
 }
-
-
-def is_local(path: str) -> bool:
-    """A path we must find on disk (vs a hub id)."""
-    return (
-        path.startswith((".", "/", "~"))
-        or Path(path).suffix in LOCAL_SUFFIXES
-        or os.path.exists(path)
-        or not _HUB_ID.match(path)
-    )
-
-
-def check_source(path: str, file: str | None, key: str) -> None:
-    """Fail early with one line when a local path is missing. (Anything not shaped like a hub id
-    'org/name' counts as local, so a malformed hub id is reported as a missing file.)"""
-    if is_local(path) and not Path(path).expanduser().exists():
-        raise ConfigError(file, key, f"file not found: {path}")
 
 
 def _check_utf8(path: Path, file: str | None, key: str) -> None:

@@ -104,8 +104,7 @@ class BenchmarkSpec:
         for key in ("reward_model", "judge_model"):
             value = getattr(self, key)
             if value and self.scorer in ("reward_model", "judge"):
-                from robalign.data.loading import is_local
-                from robalign.models.locate import check_model_source
+                from robalign.sources import check_model_source, is_local
 
                 if is_local(value):
                     try:

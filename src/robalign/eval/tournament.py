@@ -49,7 +49,7 @@ def _log(msg: str) -> None:
 def check_models(entries: list[Entry], file: str | None) -> None:
     """One-line errors for missing models and bad adapters (one trained on another base, even of the
     same shapes, included), all before any engine starts."""
-    from robalign.models.locate import check_model_source
+    from robalign.sources import check_model_source
 
     for e in entries:
         try:

@@ -83,8 +83,7 @@ def check_adapter(adapter: str | Path, base: str | Path) -> dict:
     (`_check_shapes`), and the base's weights must be the ones it was trained on
     (`_check_base_weights`). A hub id as base is left to the engine (nothing local to read).
     """
-    from robalign.data.loading import is_local
-    from robalign.models.locate import check_model_source
+    from robalign.sources import check_model_source, is_local
 
     if is_local(str(base)):  # a hub id is the engine's to resolve
         check_model_source(str(base))

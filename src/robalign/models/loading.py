@@ -113,7 +113,7 @@ def load_for_inference(base: str, adapter: Optional[str] = None, *, dtype: str =
     "auto" is robalign's hardware rule (fp32 on CPUs without fast bf16)."""
     from robalign.config.hardware import resolve_torch_dtype
     from robalign.models.adapters import check_adapter
-    from robalign.models.locate import check_model_source
+    from robalign.sources import check_model_source
 
     check_model_source(base)
     tokenizer = load_tokenizer(base)

@@ -36,7 +36,7 @@ class Engine(Protocol):
 
 def make_engine(model: str, args: EngineArgs, adapters: list[str] = ()) -> Engine:
     """Start the engine of `args.backend` for base `model`, able to serve `adapters` (paths)."""
-    from robalign.models.locate import check_model_source
+    from robalign.sources import check_model_source
 
     check_model_source(model)
     cls = ENGINES.get(args.backend)
