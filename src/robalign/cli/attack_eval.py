@@ -6,6 +6,8 @@ JSON keys); this module only parses arguments, loads the model and writes the JS
 
 from __future__ import annotations
 
+from robalign.cli.dataclass_args import DataclassFlags
+
 
 def register(sub) -> None:
     p = sub.add_parser("attack-eval", help="embedding-attack robustness: ASR per budget, refusals, over-refusal, utility")
@@ -13,7 +15,7 @@ def register(sub) -> None:
     p.add_argument("--adapter", default=None, help="LoRA adapter folder applied on --model")
     p.add_argument("--data", required=True, metavar="SAFETY.jsonl", help="harmful prompts with target/refusal (+ kind=benign look-alikes with answer)")
     p.add_argument("--grid", default=None, metavar="KxEPS,...", help="attack budgets, e.g. 10x0.5,30x1.0 (eps relative to the mean used-token embedding norm); default: 10x0.1,30x1.0,60x1.0")
-    p.add_argument("--norm", choices=["l2", "linf"], default="l2", help="per-token ball of the attack")
+    DataclassFlags("robalign.config.adversarial:AdversarialArgs", ("norm",)).add_to(p)
     p.add_argument("--bench", default=None, metavar="DIR", help="folder of <family>.jsonl benchmark files: adds utility accuracy")
     p.add_argument("--max-samples", type=int, default=None, help="evaluate only the first N safety rows")
     p.add_argument("--batch-size", type=int, default=40)

@@ -14,42 +14,43 @@ from __future__ import annotations
 
 import sys
 
+from robalign.cli.generate import ENGINE_FLAGS, SAMPLING_FLAGS
+
+# Greedy replies of up to 128 tokens on the HF engine (module docstring); no -n: one reply a turn.
+CHAT_SAMPLING = SAMPLING_FLAGS.but(fields=("temperature", "top_p", "max_tokens", "seed"), defaults={"max_tokens": 128})
+CHAT_ENGINE = ENGINE_FLAGS.but(fields=("backend",), defaults={"backend": "hf"})
+
 
 def register(sub) -> None:
     p = sub.add_parser("chat", help="interactive chat with a model and optional LoRA adapter (reads stdin)")
     p.add_argument("--model", required=True, help="base model directory or hub id")
     p.add_argument("--adapter", default=None, help="LoRA adapter directory")
-    p.add_argument("--engine", choices=["hf", "vllm"], default="hf")
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--max-tokens", type=int, default=128)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument("--system", default=None, help="system message at the start of the conversation")
+    CHAT_SAMPLING.add_to(p, "sampling")
+    CHAT_ENGINE.add_to(p, "engine")
     p.set_defaults(func=run)
 
 
 def run(args) -> int:
     from dataclasses import replace
 
-    from robalign.config.schema import from_dict
     from robalign.errors import UserError
     from robalign.models.adapters import check_adapter
-    from robalign.eval.engines import EngineArgs, make_engine
+    from robalign.eval.engines import make_engine
     from robalign.models.context import context_limit
     from robalign.models.chat import chat_text, decode
-    from robalign.eval.sampling import SamplingArgs
 
     from robalign.sources import check_model_source
 
     check_model_source(args.model)
-    sampling = from_dict(SamplingArgs, {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens, "seed": args.seed}, "command line", "")
+    sampling = CHAT_SAMPLING.build(args)
     if args.adapter:
         check_adapter(args.adapter, args.model)
     limit = context_limit(args.model, None, args.max_tokens, tokens_option="--max-tokens", len_option=None)
     if limit is not None:  # --max-tokens beyond the context fails before the engine starts
         limit = replace(limit, fix="send a shorter message, /reset the conversation or lower --max-tokens")
         limit.check_reserve()
-    engine = make_engine(args.model, EngineArgs(backend=args.engine), [args.adapter] if args.adapter else [])
+    engine = make_engine(args.model, CHAT_ENGINE.build(args), [args.adapter] if args.adapter else [])
     interactive = sys.stdin.isatty()
     start = [{"role": "system", "content": args.system}] if args.system else []
     messages, n_sent = list(start), 0

@@ -6,7 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable, Optional
 
+from robalign.cli.generate import SAMPLING_FLAGS, add_engine_args
 from robalign.errors import UserError
+
+# Sampling, not greedy: pairs need different samples of one prompt (--samples of them).
+ONPOLICY_SAMPLING = SAMPLING_FLAGS.but(fields=("temperature", "top_p", "max_tokens"), defaults={"temperature": 1.0, "max_tokens": 32})
 
 
 def register(sub) -> None:
@@ -33,9 +37,7 @@ def register(sub) -> None:
     onp.add_argument("--bench", default=None, metavar="DIR",
                      help="benchmark split whose prompts must not be trained on (default: bench/ beside --prompts)")
     onp.add_argument("--samples", type=int, default=8, help="samples per prompt")
-    onp.add_argument("--temperature", type=float, default=1.0)
-    onp.add_argument("--top-p", type=float, default=1.0)
-    onp.add_argument("--max-tokens", type=int, default=32)
+    ONPOLICY_SAMPLING.add_to(onp, "sampling (-n is --samples, the seed is --seed)")
     onp.add_argument("--pairs-per-prompt", type=int, default=1, help="pairs per prompt, each against a different wrong answer")
     onp.add_argument("--flip-rate", type=float, default=0.0, help="mean fraction of flipped labels, in [0, 1)")
     onp.add_argument("--noise", choices=["uniform", "instance"], default="uniform", help="instance: close wrong answers flip more often")
@@ -44,8 +46,6 @@ def register(sub) -> None:
                      help="one flip rate per simulated annotator (instead of --flip-rate/--annotators)")
     onp.add_argument("--shard-size", type=int, default=256, help="prompts per cached shard (the unit of resume)")
     onp.add_argument("--cache", default=None, help="generation cache dir (default: <out>.cache/); a rerun reuses it")
-    from robalign.cli.generate import add_engine_args
-
     add_engine_args(onp)
 
     kinds.add_parser("bench", help="held-out benchmark split, one file per task family")
@@ -139,12 +139,10 @@ def on_policy(args) -> int:
     os.environ.setdefault("VLLM_LOGGING_LEVEL", "WARNING")  # vLLM's INFO lines would bury the progress bar
     from robalign.atomic import atomic_write_json, atomic_write_jsonl
     from robalign.cli.generate import engine_args_from
-    from robalign.config.schema import from_dict
     from robalign.data.onpolicy import PromptSamples, build_pairs, inject_noise
     from robalign.data.tasks import FAMILIES
     from robalign.models.adapters import check_adapter
     from robalign.eval.prompts_file import read_jsonl
-    from robalign.eval.sampling import SamplingArgs
     from robalign.sources import check_model_source
 
     if not 0.0 <= args.flip_rate < 1.0:
@@ -152,8 +150,7 @@ def on_policy(args) -> int:
     rates = _annotator_rates(args.annotator_rates)
     if args.temperature <= 0 and args.samples > 1:
         raise UserError(f"data on-policy --temperature {args.temperature}: expected > 0 with --samples {args.samples} (greedy gives identical copies)")
-    sampling = from_dict(SamplingArgs, {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens,
-                                        "n": args.samples, "seed": args.seed}, "command line", "")
+    sampling = ONPOLICY_SAMPLING.build(args, n=args.samples, seed=args.seed)
     eng = engine_args_from(args)
     check_model_source(args.model)
     if args.adapter:

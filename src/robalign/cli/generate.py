@@ -4,25 +4,26 @@ from __future__ import annotations
 
 import argparse
 
+from robalign.cli.dataclass_args import DataclassFlags
+
+#: The engine options of `generate` and `data on-policy` (`EngineArgs`, a tournament's `engine:`).
+ENGINE_FLAGS = DataclassFlags(
+    "robalign.eval.engines:EngineArgs",
+    ("backend", "dtype", "max_model_len", "tensor_parallel_size", "gpu_memory_utilization", "enforce_eager"),
+    flags={"backend": "--engine"},
+)
+#: The decoding options (`SamplingArgs`, a tournament's `sampling:`).
+SAMPLING_FLAGS = DataclassFlags(
+    "robalign.eval.sampling:SamplingArgs", ("temperature", "top_p", "max_tokens", "n", "seed"), flags={"n": "-n"},
+)
+
 
 def add_engine_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--engine", choices=["vllm", "hf"], default="vllm", help="generation backend (default vllm)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="auto: from the hardware")
-    p.add_argument("--max-model-len", type=int, default=None, help="context length (default: the model's)")
-    p.add_argument("--tensor-parallel-size", type=int, default=1)
-    p.add_argument("--gpu-memory-utilization", type=float, default=0.9)
-    p.add_argument("--enforce-eager", action="store_true")
+    ENGINE_FLAGS.add_to(p, "engine (a tournament's engine: block)")
 
 
 def engine_args_from(args):
-    from robalign.config.schema import from_dict
-    from robalign.eval.engines import EngineArgs
-
-    return from_dict(EngineArgs, {
-        "backend": args.engine, "dtype": args.dtype, "max_model_len": args.max_model_len,
-        "tensor_parallel_size": args.tensor_parallel_size, "gpu_memory_utilization": args.gpu_memory_utilization,
-        "enforce_eager": args.enforce_eager,
-    }, "command line", "")
+    return ENGINE_FLAGS.build(args)
 
 
 def register(sub) -> None:
@@ -35,11 +36,7 @@ def register(sub) -> None:
     p.add_argument("--format", choices=["jsonl", "alpaca_eval"], default="jsonl",
                    help="alpaca_eval: AlpacaEval's model-outputs JSON, [{instruction, output, generator[, dataset]}] "
                    "(generator: 'base' or the adapter folder's name)")
-    p.add_argument("--temperature", type=float, default=0.0)
-    p.add_argument("--top-p", type=float, default=1.0)
-    p.add_argument("--max-tokens", type=int, default=64)
-    p.add_argument("-n", type=int, default=1, help="completions per prompt")
-    p.add_argument("--seed", type=int, default=0)
+    SAMPLING_FLAGS.add_to(p, "sampling (a tournament's sampling: block)")
     p.add_argument("--cache", default=None, help="generation cache dir (default: the shared one every tournament uses, "
                    "$ROBALIGN_CACHE_DIR/generations, else .cache/robalign/generations in a checkout, else ~/.cache/robalign/generations)")
     add_engine_args(p)
@@ -53,16 +50,14 @@ def run(args) -> int:
     from pathlib import Path
 
     from robalign.atomic import atomic_write_jsonl
-    from robalign.config.schema import from_dict
     from robalign.errors import UserError
     from robalign.models.adapters import check_adapter
     from robalign.eval.cache import GenerationCache
     from robalign.eval.engines import make_engine
     from robalign.eval.generation import Entry, generate_all
     from robalign.eval.prompts_file import read_jsonl
-    from robalign.eval.sampling import SamplingArgs
 
-    sampling = from_dict(SamplingArgs, {"temperature": args.temperature, "top_p": args.top_p, "max_tokens": args.max_tokens, "n": args.n, "seed": args.seed}, "command line", "")
+    sampling = SAMPLING_FLAGS.build(args)
     eng = engine_args_from(args)
     if args.no_base and not args.adapter:
         raise UserError("--no-base needs at least one --adapter")

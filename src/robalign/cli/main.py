@@ -12,6 +12,7 @@ import importlib
 import pkgutil
 import sys
 
+from robalign.cli.dataclass_args import CommandParser
 from robalign.errors import UserError
 
 
@@ -20,7 +21,7 @@ def build_parser() -> argparse.ArgumentParser:
         prog="robalign",
         description="Robust LLM alignment and evaluation: train (LCPO, C-AdvIPO...), evaluate with vLLM, rank with Swiss tournaments.",
     )
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True, parser_class=CommandParser)
     import robalign.cli as cli_pkg
 
     for info in sorted(pkgutil.iter_modules(cli_pkg.__path__), key=lambda m: m.name):

@@ -27,7 +27,10 @@ import sys
 import tempfile
 from pathlib import Path
 
+from robalign.cli.generate import ENGINE_FLAGS
+
 VLLM_SERVER = "vllm.entrypoints.openai.api_server"
+SERVE_ENGINE = ENGINE_FLAGS.but(fields=("dtype", "max_model_len", "tensor_parallel_size"))
 LOOPBACK_NAMES = {"localhost", "ip6-localhost"}
 
 
@@ -40,10 +43,8 @@ def register(sub) -> None:
     p.add_argument("--api-key", default=None, help="require 'Authorization: Bearer KEY' on every path but /health "
                    "(default: env VLLM_API_KEY; none = no authentication)")
     p.add_argument("--served-model-name", default=None, help="name of the base model in requests (default: --model as given)")
-    p.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16", "float16"], help="auto: from the hardware")
-    p.add_argument("--max-model-len", type=int, default=None)
-    p.add_argument("--tensor-parallel-size", type=int, default=1)
     p.add_argument("--print-command", action="store_true", help="print the server command line and exit")
+    SERVE_ENGINE.add_to(p, "engine (passed to vLLM's server)")
     p.add_argument("extra", nargs="*", help="further vLLM server options after --, passed through unchanged")
     p.set_defaults(func=run)
 
