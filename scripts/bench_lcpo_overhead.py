@@ -30,20 +30,18 @@ sys.path.insert(0, str(REPO / "src"))
 def build(loss_type, lcpo, model_dir, data, out, batch):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from robalign.config import LCPOArgs, MethodArgs, ModelArgs, Recipe
-    from robalign.trainers.config import PreferenceConfig
+    from robalign.config import LCPOArgs
+    from robalign.config.training import PreferenceConfig
     from robalign.trainers.preference import PreferenceTrainer
 
-    recipe = Recipe(model=ModelArgs(model_name_or_path=str(model_dir)),
-                    method=MethodArgs(name="preference", loss_type=loss_type, noise_model="lcpo" if lcpo else "none"),
-                    lcpo=LCPOArgs(posterior="implicit"))
-    args = PreferenceConfig(output_dir=str(out), bf16=False, use_cpu=True, gradient_checkpointing=False, report_to=[],
+    args = PreferenceConfig(loss_name=loss_type, noise_model="lcpo" if lcpo else "none", lcpo=LCPOArgs(posterior="implicit"),
+                            output_dir=str(out), bf16=False, use_cpu=True, gradient_checkpointing=False, report_to=[],
                             per_device_train_batch_size=batch, max_length=64, beta=1.0 if loss_type == "dpo" else 2.0,
                             learning_rate=1e-5, seed=0)
     model = AutoModelForCausalLM.from_pretrained(model_dir)
     ref = AutoModelForCausalLM.from_pretrained(model_dir) if loss_type == "dpo" else None
     t = PreferenceTrainer(model=model, ref_model=ref, args=args, train_dataset=data,
-                          processing_class=AutoTokenizer.from_pretrained(model_dir), recipe=recipe)
+                          processing_class=AutoTokenizer.from_pretrained(model_dir))
     t.create_optimizer_and_scheduler(num_training_steps=1000)
     t.current_gradient_accumulation_steps = 1  # set by the training loop, which is not run here
     t.model.train()

@@ -37,12 +37,14 @@ def add_train_args(p: argparse.ArgumentParser) -> None:
 
 
 def training_args(recipe, training: dict):
-    """The TRL config object of the recipe's method; TRL's own checks become one-line errors."""
+    """The typed config of the recipe's trainer: TRL's fields from `training`, robalign's blocks (loss,
+    noise model, attack) from the recipe (`robalign.config.training`); TRL's own checks become one-line errors."""
     from robalign.config.methods import get_method
+    from robalign.config.training import config_from_recipe
 
     cls = get_method(recipe.method.name, recipe.source).training_config_class()
     try:
-        return cls(**training)
+        return config_from_recipe(cls, recipe, training)
     except (ValueError, TypeError) as err:
         raise ConfigError(recipe.source, "training", f"settings {cls.__name__} accepts ({err})") from None
 

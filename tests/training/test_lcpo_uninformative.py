@@ -27,7 +27,7 @@ def test_trainer_falls_back_to_the_implicit_posterior(test_model_dir, data_dir, 
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from robalign.data.loading import to_conversational
-    from robalign.trainers.config import PreferenceConfig
+    from robalign.config.training import PreferenceConfig, config_from_recipe
     from robalign.trainers.preference import PreferenceTrainer
     from tests.training.conftest import base_args, make_recipe
 
@@ -38,8 +38,9 @@ def test_trainer_falls_back_to_the_implicit_posterior(test_model_dir, data_dir, 
     recipe = make_recipe(test_model_dir, "dpo", "lcpo", posterior="reference", eta_0=0.9)
     trainer = PreferenceTrainer(
         model=AutoModelForCausalLM.from_pretrained(test_model_dir), processing_class=AutoTokenizer.from_pretrained(test_model_dir),
-        args=PreferenceConfig(**base_args(tmp_path / "out", max_steps=1, save_strategy="no", precompute_ref_batch_size=64)),
-        train_dataset=ds, recipe=recipe)
+        args=config_from_recipe(PreferenceConfig, recipe, base_args(tmp_path / "out", max_steps=1, save_strategy="no",
+                                                                    precompute_ref_batch_size=64)),
+        train_dataset=ds)
     err = capsys.readouterr().err
     assert "falling back to lcpo.posterior=implicit" in err and len([x for x in err.splitlines() if "warning" in x]) == 1
     assert trainer.lcpo_args.posterior == "implicit" and trainer.lcpo.eta.item() == 0.9

@@ -15,14 +15,14 @@ DPO_CASES = [("dpo", "sigmoid", 0.0), ("ipo", "ipo", 0.0), ("rdpo", "robust", 0.
 def _ours(test_model_dir, tmp_path, pref_dataset, loss_type, noise_model="none", beta=0.5, eps=0.0, **extra):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    from robalign.trainers.config import PreferenceConfig
+    from robalign.config.training import PreferenceConfig, config_from_recipe
     from robalign.trainers.preference import PreferenceTrainer
 
     lcpo = extra.pop("lcpo", {})
-    args = PreferenceConfig(**base_args(tmp_path / f"ours-{loss_type}", beta=beta, label_smoothing=eps, **extra))
+    recipe = make_recipe(test_model_dir, loss_type, noise_model, **lcpo)
+    args = config_from_recipe(PreferenceConfig, recipe, base_args(tmp_path / f"ours-{loss_type}", beta=beta, label_smoothing=eps, **extra))
     return PreferenceTrainer(model=perturbed_model(test_model_dir), ref_model=AutoModelForCausalLM.from_pretrained(test_model_dir),
-                             args=args, train_dataset=pref_dataset, processing_class=AutoTokenizer.from_pretrained(test_model_dir),
-                             recipe=make_recipe(test_model_dir, loss_type, noise_model, **lcpo))
+                             args=args, train_dataset=pref_dataset, processing_class=AutoTokenizer.from_pretrained(test_model_dir))
 
 
 def _loss(trainer, n=8):

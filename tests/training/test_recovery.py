@@ -97,7 +97,7 @@ def _reference_trainer(sft_model, prefs_file, out, **lcpo):
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     from robalign.data.loading import to_conversational
-    from robalign.trainers.config import PreferenceConfig
+    from robalign.config.training import PreferenceConfig, config_from_recipe
     from robalign.trainers.preference import PreferenceTrainer
     from tests.training.conftest import base_args, make_recipe
 
@@ -105,9 +105,10 @@ def _reference_trainer(sft_model, prefs_file, out, **lcpo):
     ds = to_conversational(ds.remove_columns([c for c in ds.column_names if c not in ("prompt", "chosen", "rejected", "label_flipped")]))
     return PreferenceTrainer(
         model=AutoModelForCausalLM.from_pretrained(sft_model), processing_class=AutoTokenizer.from_pretrained(sft_model),
-        args=PreferenceConfig(**base_args(out, max_steps=10, learning_rate=1e-5, beta=1.0, logging_steps=5,
-                                          save_strategy="no", precompute_ref_batch_size=100)),
-        train_dataset=ds, recipe=make_recipe(sft_model, "dpo", "lcpo", **{"posterior": "reference", "m_step": "reweight", **lcpo}))
+        args=config_from_recipe(PreferenceConfig, make_recipe(sft_model, "dpo", "lcpo", **{"posterior": "reference", "m_step": "reweight", **lcpo}),
+                                base_args(out, max_steps=10, learning_rate=1e-5, beta=1.0, logging_steps=5, save_strategy="no",
+                                          precompute_ref_batch_size=100)),
+        train_dataset=ds)
 
 
 @pytest.mark.slow

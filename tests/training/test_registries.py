@@ -76,7 +76,10 @@ def test_an_unregistered_loss_is_refused_with_the_registry_list(tmp_path, test_m
                                     "method": {"name": "preference", "loss_type": "toy_hinge"},
                                     "training": {"output_dir": str(tmp_path / "run")}}))
     assert main(["validate", str(path)]) == 2
-    assert "method.loss_type: expected one of dpo, ipo, simpo, cpo, cdpo, rdpo, got 'toy_hinge'" in capsys.readouterr().err
+    from robalign.losses import LOSSES
+
+    assert list(LOSSES)[:7] == ["dpo", "ipo", "simpo", "cpo", "cdpo", "rdpo", "unlikelihood"]
+    assert f"method.loss_type: expected one of {', '.join(LOSSES)}, got 'toy_hinge'" in capsys.readouterr().err
 
 
 def _generated(doc: str, marker: str) -> str:

@@ -60,9 +60,9 @@ def training_config_class(method: str, loss_type: str = "dpo"):
 
 
 def _check_fields(block: dict, cls, file: str, path: str, extra: dict | None = None, only: set[str] | None = None,
-                  why_not: str = "") -> dict:
+                  why_not: str = "", elsewhere: frozenset[str] = frozenset()) -> dict:
     """Type-check `block` against the fields of dataclass `cls`; `only` restricts the accepted fields
-    (a field outside it: "no such setting" + `why_not`)."""
+    (a field outside it, or a key of `elsewhere` (other trainers' fields): "no such setting" + `why_not`)."""
     names = {f.name: f for f in dataclasses.fields(cls) if f.init}
     try:
         hints = typing.get_type_hints(cls)
@@ -84,9 +84,18 @@ def _check_fields(block: dict, cls, file: str, path: str, extra: dict | None = N
                     out[key] = value  # a type we do not model (enum, callable...): let TRL check it
                 else:
                     raise
+        elif key in elsewhere:
+            raise ConfigError(file, f"{path}.{key}", f"no such setting {why_not}", got=repr(value))
         else:
             raise unknown_key_error(file, path, key, list(names) + list(extra))
     return out
+
+
+def _training_fields() -> frozenset[str]:
+    """Every field of every method's training config (a TRL key another method reads is "not read here", not unknown)."""
+    from robalign.config.methods import METHODS
+
+    return frozenset(f.name for m in METHODS.values() for f in dataclasses.fields(m.training_config_class()) if f.init)
 
 
 def load_recipe(path: str | Path, overrides: list[str] | None = None, check_paths: bool = True) -> Recipe:
@@ -105,7 +114,7 @@ def load_recipe(path: str | Path, overrides: list[str] | None = None, check_path
 
     spec = get_method(recipe.method.name, file)
     recipe.training = _check_fields(recipe.training, spec.training_config_class(), file, "training", only=spec.training_keys(),
-                                    why_not=f"for method {spec.name}: its trainer does not read it")
+                                    why_not=f"for method {spec.name}: its trainer does not read it", elsewhere=_training_fields())
     if recipe.peft is not None:
         from peft import LoraConfig
 

@@ -34,7 +34,7 @@ class MethodSpec:
     other_data_hint: str = ""
     #: reads method.loss_type (an entry of robalign.losses.LOSSES)
     uses_loss: bool = False
-    #: the only loss types it trains (None: every registered one)
+    #: the only loss types it trains (None: every registered pairwise one, i.e. with a preference logit)
     loss_types: Optional[tuple[str, ...]] = None
     #: for trainers on a plain transformers.Trainer: the config fields beyond TrainingArguments it reads
     #: (others are refused: nothing would read them); None = every field of `training_config`
@@ -56,6 +56,20 @@ class MethodSpec:
     #: run by `robalign.trainers.data.build_datasets`, which validate and train both call
     check_data: Optional[str] = None
 
+    @property
+    def default_loss(self) -> Optional[str]:
+        """`method.loss_type` when the recipe leaves it out: dpo, or the method's only loss."""
+        if not self.uses_loss:
+            return None
+        return self.loss_types[0] if self.loss_types else "dpo"
+
+    def allowed_losses(self) -> list[str]:
+        from robalign.losses import LOSSES
+
+        if self.loss_types is not None:
+            return list(self.loss_types)
+        return [n for n, s in LOSSES.items() if s.pairwise]
+
     def trainer_class(self):
         return _import(self.trainer)
 
@@ -71,7 +85,11 @@ class MethodSpec:
             return None
         from transformers import TrainingArguments
 
-        return {f.name for f in dataclasses.fields(TrainingArguments) if f.init} | set(self.reads_training)
+        from robalign.config.training import recipe_fields
+
+        # the recipe-block fields stay listed so that setting one gets "set <its recipe key> instead"
+        return ({f.name for f in dataclasses.fields(TrainingArguments) if f.init} | set(self.reads_training)
+                | set(recipe_fields(self.training_config_class())))
 
 
 def _import(path: str):
@@ -96,6 +114,19 @@ def get_method(name: str, file: str | None = None) -> MethodSpec:
     return spec
 
 
+def method_for_config(args, trainer: str) -> MethodSpec:
+    """The METHODS entry whose trainer is `trainer` ("module:Class") and that trains `args.loss_name`."""
+    candidates = [m for m in METHODS.values() if m.trainer == trainer]
+    for m in candidates:
+        if not m.uses_loss or args.loss_name in m.allowed_losses():
+            return m
+    if not candidates:
+        raise ValueError(f"no METHODS entry trains with {trainer}")
+    allowed = sorted({n for m in candidates for n in m.allowed_losses()})
+    raise ConfigError(args.recipe_file, "method.loss_type", f"one of {', '.join(allowed)} for {trainer.rpartition(':')[2]}",
+                      got=repr(args.loss_name))
+
+
 def describe(recipe) -> str:
     """`preference/dpo+lcpo+adversarial`: how validate and --dry-run name the run."""
     m, spec = recipe.method, get_method(recipe.method.name, recipe.source)
@@ -109,6 +140,7 @@ def describe(recipe) -> str:
 
 # ----- the built-in methods ------------------------------------------------------------------
 _PREFERENCE_CONFIG = "robalign.config.training:PreferenceConfig"
+_CADV_CONFIG = "robalign.config.training:CAdvConfig"
 _SAFETY_DATA = {"safety": "safety", "utility": "utility"}
 _CADV_HINT = "harmful prompts go in data.safety, benign data in data.utility (evaluate with robalign attack-eval)"
 
@@ -133,14 +165,14 @@ register_method(MethodSpec(
     check_data="robalign.trainers.data:check_annotators"))
 register_method(MethodSpec(
     "cadv_ul", "C-AdvUL (Xhonneux et al. 2024): unlikelihood on harmful targets under embedding attack, utility SFT.",
-    trainer="robalign.trainers.adversarial:AdversarialTrainer", training_config="trl:SFTConfig",
-    datasets=_SAFETY_DATA, required=("safety",), other_data_hint=_CADV_HINT, attacked=True,
-    reads_training=frozenset({"max_length"}), check=_check_cadv))
+    trainer="robalign.trainers.adversarial:AdversarialTrainer", training_config=_CADV_CONFIG,
+    datasets=_SAFETY_DATA, required=("safety",), other_data_hint=_CADV_HINT, uses_loss=True, loss_types=("unlikelihood",),
+    attacked=True, reads_training=frozenset({"max_length"}), check=_check_cadv))
 register_method(MethodSpec(
     "cadv_ipo", "C-AdvIPO (Xhonneux et al. 2024): IPO of refusal over harmful target under embedding attack, utility SFT.",
-    trainer="robalign.trainers.adversarial:AdversarialTrainer", training_config=_PREFERENCE_CONFIG,
+    trainer="robalign.trainers.adversarial:AdversarialTrainer", training_config=_CADV_CONFIG,
     datasets=_SAFETY_DATA, required=("safety",), other_data_hint=_CADV_HINT, uses_loss=True, loss_types=("ipo",),
-    attacked=True, reference="policy", reads_training=frozenset({"max_length", "beta"}), check=_check_cadv))
+    attacked=True, reference="policy", check=_check_cadv))
 
 
 def markdown_table() -> str:
@@ -151,7 +183,7 @@ def markdown_table() -> str:
         data = ", ".join(f"{k}{'*' if k in s.required else ''} ({v})" for k, v in s.datasets.items())
         config = s.training_config.rpartition(":")[2] + (" (read: TrainingArguments + " + ", ".join(sorted(s.reads_training)) + ")"
                                                          if s.reads_training is not None else "")
-        losses = ("/".join(s.loss_types) if s.loss_types else "any LOSSES entry") if s.uses_loss else "-"
+        losses = ("/".join(s.loss_types) if s.loss_types else "any pairwise LOSSES entry") if s.uses_loss else "-"
         rows.append(f"| `{s.name}` | `{s.trainer.rpartition(':')[2]}` | {config} | {data} | {losses} | "
                     f"{'initial policy' if s.reference else '-'} |")
     return "\n".join(rows)

@@ -116,15 +116,20 @@ class DataArgs:
 @dataclass
 class MethodArgs:
     name: str = field("preference", help="Training method (an entry of robalign.config.methods.METHODS).", choices=list(METHODS))
-    loss_type: str = field("dpo", help="Base preference loss (an entry of robalign.losses.LOSSES; methods that take one).",
-                           choices=list(LOSSES))
+    loss_type: Optional[str] = field(None, help="The loss (an entry of robalign.losses.LOSSES) of methods that train one; "
+                                     "default: dpo, or the method's only loss (cadv_ul unlikelihood, cadv_ipo ipo).",
+                                     choices=list(LOSSES))
     noise_model: str = field("none", help="Label-noise model: none, or lcpo (learned reliability, EM reweighting).", choices=NOISE_MODELS)
+
+    def __post_init__(self):
+        if self.loss_type is None and self.name in METHODS:
+            self.loss_type = METHODS[self.name].default_loss
 
     def validate(self, file, path):
         # the registries as they are now (a loss or method registered after import is valid too)
         for key, allowed in (("name", list(METHODS)), ("loss_type", list(LOSSES)), ("noise_model", NOISE_MODELS)):
             value = getattr(self, key)
-            if value not in allowed:
+            if value not in allowed and not (key == "loss_type" and value is None):
                 raise ConfigError(file, f"{path}.{key}", "one of " + ", ".join(allowed), got=repr(value))
 
 

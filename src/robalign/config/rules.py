@@ -53,47 +53,82 @@ def check_rules(recipe) -> None:
 def check_method_rules(recipe) -> None:
     """Which method may use which loss, keys and reference model: read from the METHODS and LOSSES entries."""
     from robalign.config.methods import get_method
-    from robalign.losses import get_loss
+    from robalign.config.training import recipe_fields
 
     file, m, t = recipe.source, recipe.method, recipe.training
     method = get_method(m.name, file)
+    for key, source in recipe_fields(method.training_config_class()).items():  # the trainer's config reads them from the recipe
+        if key in t:
+            raise ConfigError(file, f"training.{key}", f"no such setting here: set {source} instead", got=repr(t[key]))
     if method.uses_loss:
         if "loss_type" in t:  # TRL's name for what robalign calls method.loss_type
             raise ConfigError(file, "training.loss_type", f"no such setting here: set method.loss_type ({', '.join(_losses())}) instead")
         for key, why in UNSUPPORTED_TRAINING_KEYS.items():
             if key in t:
                 raise ConfigError(file, f"training.{key}", f"no such setting here: {why}")
-        if method.loss_types is not None and m.loss_type not in method.loss_types:
-            raise ConfigError(file, "method.loss_type", f"{' or '.join(method.loss_types)} for method {m.name} (other losses under "
-                              "attack: method preference with adversarial.enabled)", got=repr(m.loss_type))
-        loss = get_loss(m.loss_type)
         for key, losses in loss_only_keys().items():
             if key in t and m.loss_type not in losses:
                 raise ConfigError(file, f"training.{key}", f"no such setting for loss_type {m.loss_type!r}: it applies to "
                                   f"{' and '.join(losses)} only", got=repr(t[key]))
-        if m.noise_model == "lcpo" and loss.fixed_flip_rate:
-            fixed = " and ".join(n for n, s in _registry().items() if s.fixed_flip_rate)
-            learns = ", ".join(n for n, s in _registry().items() if not s.fixed_flip_rate)
-            raise ConfigError(file, "method.loss_type", f"{learns} with noise_model: lcpo: {fixed} assume a fixed flip rate, which "
-                              "LCPO learns instead (compare them as separate runs)", got=repr(m.loss_type))
-        for hp in loss.hyper_parameters:
-            value = t.get(hp.key, hp.default)
-            if hp.check is not None and value is not None and not (_number(value) and hp.check(value)):
-                raise ConfigError(file, f"training.{hp.key}", hp.expected, got=repr(value))
-    if m.noise_model != "none" and not method.uses_loss:
-        raise ConfigError(file, "method.noise_model", f"none for method {m.name} (LCPO reweights preference pairs; it has none)",
-                          got=repr(m.noise_model))
-    if m.noise_model == "lcpo":
-        recipe.lcpo.validate(file, "lcpo")  # a recipe built in code skips load_recipe's field checks
-        if not method.lcpo_reference_fit and recipe.lcpo.posterior == "reference":
-            raise ConfigError(file, "lcpo.posterior", f"implicit for method {m.name} (the reference fit before training runs on "
-                              "data.train's preference pairs)", got=repr(recipe.lcpo.posterior))
-    if recipe.adversarial.enabled and not (method.attacked or method.attackable):
-        raise ConfigError(file, "adversarial.enabled", f"false for method {m.name} (attacks train preference and cadv_* methods)",
-                          got="true")
+    check_blocks(method, m.loss_type, m.noise_model, recipe.lcpo, recipe.adversarial, file, training=t)
     _check_reference(recipe, method)
     if method.check is not None:
         method.check(recipe)
+    if not method.uses_loss and m.loss_type is not None:
+        raise ConfigError(file, "method.loss_type", f"no such setting for method {m.name}: it trains no loss of the LOSSES registry",
+                          got=repr(m.loss_type))
+
+
+def check_blocks(method, loss_type, noise_model, lcpo, adversarial, file, training=None) -> None:
+    """The rules on the loss, the noise model and the attack of a `method` (a METHODS entry).
+
+    `load_recipe` runs them on the recipe's blocks (`training`: the recipe's `training:` mapping);
+    a trainer built in code runs them on its config (`check_trainer_config`): the same lines either way.
+    """
+    from robalign.losses import get_loss
+
+    name = method.name
+    if method.uses_loss:
+        allowed = method.allowed_losses()
+        if loss_type not in allowed:
+            hint = " (other losses under attack: method preference with adversarial.enabled)" if method.attacked else ""
+            raise ConfigError(file, "method.loss_type", f"{' or '.join(allowed)} for method {name}{hint}", got=repr(loss_type))
+        loss = get_loss(loss_type)
+        if noise_model == "lcpo" and loss.fixed_flip_rate:
+            fixed = " and ".join(n for n, s in _registry().items() if s.fixed_flip_rate)
+            learns = ", ".join(n for n, s in _registry().items() if not s.fixed_flip_rate and s.pairwise)
+            raise ConfigError(file, "method.loss_type", f"{learns} with noise_model: lcpo: {fixed} assume a fixed flip rate, which "
+                              "LCPO learns instead (compare them as separate runs)", got=repr(loss_type))
+        if training is not None:
+            for hp in loss.hyper_parameters:
+                value = training.get(hp.key, hp.default)
+                if hp.check is not None and value is not None and not (_number(value) and hp.check(value)):
+                    raise ConfigError(file, f"training.{hp.key}", hp.expected, got=repr(value))
+    if noise_model != "none" and not (method.uses_loss and get_loss(loss_type).pairwise):
+        what = "it has none" if not method.uses_loss else f"loss_type {loss_type!r} has no preference logit to judge"
+        raise ConfigError(file, "method.noise_model", f"none for method {name} (LCPO reweights preference pairs; {what})",
+                          got=repr(noise_model))
+    if noise_model == "lcpo":
+        lcpo.validate(file, "lcpo")  # a recipe built in code skips load_recipe's field checks
+        if not method.lcpo_reference_fit and lcpo.posterior == "reference":
+            raise ConfigError(file, "lcpo.posterior", f"implicit for method {name} (the reference fit before training runs on "
+                              "data.train's preference pairs)", got=repr(lcpo.posterior))
+    if adversarial.enabled and not (method.attacked or method.attackable):
+        raise ConfigError(file, "adversarial.enabled", f"false for method {name} (attacks train preference and cadv_* methods)",
+                          got="true")
+    if method.attacked or adversarial.enabled:
+        adversarial.validate(file, "adversarial")
+
+
+def check_trainer_config(args, trainer_name: str):
+    """The METHODS entry a trainer's typed config (`robalign.config.training.RecipeBlocks`) trains, after
+    the rules `load_recipe` applies to its blocks (a config built in code skips `load_recipe`)."""
+    from robalign.config.methods import method_for_config
+
+    method = method_for_config(args, trainer_name)
+    check_blocks(method, args.loss_name if method.uses_loss else None, args.noise_model, args.lcpo, args.adversarial,
+                 args.recipe_file)
+    return method
 
 
 def _registry():

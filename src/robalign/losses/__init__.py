@@ -1,4 +1,4 @@
-"""Pure loss functions: the LOSSES registry of preference losses (dpo/ipo/simpo/cpo/cdpo/rdpo), LCPO."""
+"""Pure loss functions: the LOSSES registry (dpo/ipo/simpo/cpo/cdpo/rdpo, C-AdvUL's unlikelihood), LCPO."""
 
 from robalign.losses.lcpo import lcpo_loss, lcpo_posterior, lcpo_reweighted_loss, reliability_logit
 from robalign.losses.preference import (
@@ -14,6 +14,7 @@ from robalign.losses.preference import (
     sigmoid_loss,
     simpo_loss,
 )
+from robalign.losses import adversarial as _adversarial  # noqa: F401  (registers the unlikelihood entry)
 from robalign.losses.registry import LOSSES, HyperParameter, LossParams, LossSpec, PairLogps, get_loss, register_loss, unregister_loss
 
 __all__ = [

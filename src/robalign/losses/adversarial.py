@@ -37,6 +37,8 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from robalign.losses.registry import LossParams, LossSpec, PairLogps, register_loss
+
 
 def per_token_logps(logits: torch.Tensor, labels: torch.Tensor, ignore_index: int = -100) -> tuple[torch.Tensor, torch.Tensor]:
     """Causal per-token log-probs of `labels` and their mask.
@@ -60,14 +62,19 @@ CUTOFF_SCOPES = ("example", "batch")
 FLOOR_RULES = ("clamp", "zero")
 
 
-def _cross_entropy(logps: torch.Tensor, mask: torch.Tensor, scope: str) -> torch.Tensor:
-    """Mean per-token CE, (B,): each example's (scope "example"), or the batch's token mean for every row ("batch")."""
+def sequence_ce(summed_logps: torch.Tensor, lengths: torch.Tensor, scope: str = "example") -> torch.Tensor:
+    """Mean per-token CE, (B,), from summed log-probs and token counts (B,): each example's (scope
+    "example"), or the batch's token mean for every row ("batch")."""
     if scope == "example":
-        return -mean_logps(logps, mask)
+        return -summed_logps / lengths.clamp(min=1.0)
     if scope == "batch":
-        ce = -(logps * mask).sum() / mask.sum().clamp(min=1.0)
-        return ce.expand(logps.shape[0])
+        ce = -summed_logps.sum() / lengths.sum().clamp(min=1.0)
+        return ce.expand(summed_logps.shape[0])
     raise ValueError(f"cutoff scope must be one of {CUTOFF_SCOPES}, got {scope!r}")
+
+
+def _cross_entropy(logps: torch.Tensor, mask: torch.Tensor, scope: str) -> torch.Tensor:
+    return sequence_ce((logps * mask).sum(-1), mask.sum(-1), scope)
 
 
 def away_loss(logps: torch.Tensor, mask: torch.Tensor, cutoff: float, scope: str = "example") -> torch.Tensor:
@@ -92,14 +99,41 @@ def sft_loss(logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return -mean_logps(logps, mask)
 
 
+#: the `adversarial:` keys the unlikelihood loss reads, with the defaults of `ul_loss`
+UL_OPTIONS = {"away_cutoff": 5.0, "toward_cutoff": 0.5, "away_weight": 0.5, "toward_weight": 0.5, "cutoff_scope": "example"}
+
+
+def unlikelihood_loss(pair: PairLogps, z, params: LossParams) -> torch.Tensor:
+    """The LOSSES `unlikelihood` entry, (B,): w_away L_away(rejected) + w_toward L_toward(chosen), on summed
+    log-probs and lengths (chosen = the refusal, rejected = the harmful target); `params.options` as UL_OPTIONS."""
+    pair.need("unlikelihood", "chosen_lengths", "rejected_lengths")
+    o = {**UL_OPTIONS, **params.options}
+    scope = o["cutoff_scope"]
+    away = F.relu(o["away_cutoff"] - sequence_ce(pair.rejected_logps, pair.rejected_lengths, scope))
+    toward = F.relu(sequence_ce(pair.chosen_logps, pair.chosen_lengths, scope) - o["toward_cutoff"])
+    return o["away_weight"] * away + o["toward_weight"] * toward
+
+
 def ul_loss(
     away_logps: torch.Tensor, away_mask: torch.Tensor, toward_logps: torch.Tensor, toward_mask: torch.Tensor,
     *, away_cutoff: float = 5.0, toward_cutoff: float = 0.5, away_weight: float = 0.5, toward_weight: float = 0.5,
     cutoff_scope: str = "example",
 ) -> torch.Tensor:
-    """The adversarial part of C-AdvUL per harmful example, (B,): w_away L_away + w_toward L_toward."""
-    return (away_weight * away_loss(away_logps, away_mask, away_cutoff, cutoff_scope)
-            + toward_weight * toward_loss(toward_logps, toward_mask, toward_cutoff, cutoff_scope))
+    """The adversarial part of C-AdvUL per harmful example, (B,): w_away L_away + w_toward L_toward
+    (the `unlikelihood` entry on per-token log-probs and masks)."""
+    pair = PairLogps((toward_logps * toward_mask).sum(-1), (away_logps * away_mask).sum(-1),
+                     chosen_lengths=toward_mask.sum(-1), rejected_lengths=away_mask.sum(-1))
+    options = dict(away_cutoff=away_cutoff, toward_cutoff=toward_cutoff, away_weight=away_weight, toward_weight=toward_weight,
+                   cutoff_scope=cutoff_scope)
+    return unlikelihood_loss(pair, None, LossParams(beta=1.0, options=options))
+
+
+register_loss(LossSpec(
+    "unlikelihood", "C-AdvUL's unlikelihood (Xhonneux et al. 2024): push the rejected answer away until its CE reaches "
+    "away_cutoff, pull the chosen one until its CE is below toward_cutoff (settings: the adversarial block).",
+    link=lambda p, hp: p.chosen_logps / p.chosen_lengths.clamp(min=1.0) - p.rejected_logps / p.rejected_lengths.clamp(min=1.0),
+    base=unlikelihood_loss, needs_reference=False, length_normalised=True, pairwise=False,
+    option_keys=tuple(f"adversarial.{k}" for k in UL_OPTIONS)))
 
 
 def floor_logps(logps: torch.Tensor, mask: torch.Tensor, floor: float | None, rule: str = "clamp") -> torch.Tensor:

@@ -12,6 +12,9 @@ An entry says what the trainer must provide and what the recipe may set:
                                        beside it (dpo/ipo/cdpo/rdpo's rpo_alpha, RPO)
     hyper_parameters                   `training:` keys only this loss reads, with their range checks
     fixed_flip_rate                    the loss assumes a known flip rate (cdpo/rdpo): refused with LCPO, which learns it
+    pairwise                           the loss is a function of the preference logit z (every DPO-style loss): LCPO can
+                                       judge it and `method: preference` trains it; False (unlikelihood) pushes each
+                                       response on its own, so only the methods that name it train it
 
 `pair` is a `PairLogps` of (B,) tensors; `params` the run's `LossParams`. Losses are pure
 tensor functions (see `robalign.losses.preference` for the built-in ones and their equations).
@@ -52,6 +55,8 @@ class LossParams:
     gamma: float = 0.0  # simpo_gamma
     eps: float = 0.0  # label_smoothing: cdpo/rdpo's fixed flip rate
     nll_weight: float = 0.0  # weight of the "nll" extra term (cpo_alpha); its share of the link
+    #: settings a loss reads from a recipe block other than `training:` (unlikelihood: the `adversarial:` block's cutoffs)
+    options: dict = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -76,6 +81,9 @@ class LossSpec:
     extra_terms: tuple[str, ...] = ()
     hyper_parameters: tuple[HyperParameter, ...] = ()
     fixed_flip_rate: bool = False
+    pairwise: bool = True
+    #: recipe keys outside `training:` the loss reads through `LossParams.options` (documentation and the docs table)
+    option_keys: tuple[str, ...] = ()
     #: training key of the "nll" extra term's weight (TRL CPOConfig's cpo_alpha, DPOConfig's rpo_alpha)
     nll_key: Optional[str] = None
     #: the NLL term is part of the per-pair loss whose link LCPO judges (cpo/simpo); else it stays outside (RPO)
@@ -122,11 +130,13 @@ def loss_only_keys() -> dict[str, tuple[str, ...]]:
 
 def markdown_table() -> str:
     """The LOSSES table of docs/architecture.md (a test keeps the two equal)."""
-    rows = ["| loss_type | reference | per token | extra terms | its own `training:` keys | with LCPO |", "|---|---|---|---|---|---|"]
+    rows = ["| loss_type | reference | per token | extra terms | its own keys (`training:` unless named) | with LCPO |", "|---|---|---|---|---|---|"]
     for s in LOSSES.values():
-        keys = ", ".join(f"`{h.key}`" + (f" ({h.default:g})" if h.default is not None else "") for h in s.hyper_parameters) or "-"
+        keys = ", ".join([f"`{h.key}`" + (f" ({h.default:g})" if h.default is not None else "") for h in s.hyper_parameters]
+                         + [f"`{k}`" for k in s.option_keys]) or "-"
         extra = ", ".join(f"{t} (`{s.nll_key}`, {'in' if s.nll_in_link else 'beside'} the link)" if t == "nll" else t
                           for t in s.extra_terms) or "-"
+        lcpo = "refused (fixed flip rate)" if s.fixed_flip_rate else "yes" if s.pairwise else "refused (no preference logit)"
         rows.append(f"| `{s.name}` | {'yes' if s.needs_reference else 'no'} | {'yes' if s.length_normalised else 'no'} | {extra} | "
-                    f"{keys} | {'refused (fixed flip rate)' if s.fixed_flip_rate else 'yes'} |")
+                    f"{keys} | {lcpo} |")
     return "\n".join(rows)

@@ -20,7 +20,6 @@ ipo/margin, ipo/loss, rewards/chosen, rewards/rejected (length-normalised log-ra
 
 from __future__ import annotations
 
-import contextlib
 import copy
 import time
 from collections import defaultdict
@@ -32,10 +31,13 @@ from robalign.attacks.batch import prompt_mask
 from robalign.attacks.embedding import EmbeddingAttack, mean_embedding_norm
 from robalign.errors import ConfigError
 from robalign.losses import LossParams, PairLogps, get_loss
-from robalign.losses.adversarial import floor_logps, mean_logps, per_token_logps, sft_loss, ul_loss
+from robalign.losses.adversarial import UL_OPTIONS, floor_logps, mean_logps, per_token_logps, sft_loss
 from robalign.trainers.adversarial_data import AdversarialCollator
 from robalign.trainers.checkpointing import CompleteCheckpointMixin
 from robalign.trainers.lcpo import NoiseModelMixin
+from robalign.trainers.reference import reference_model
+
+_TRAINER = "robalign.trainers.adversarial:AdversarialTrainer"  # its METHODS entries name it so
 
 def stack_groups(groups: list[tuple[dict, torch.Tensor | None]], embed) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
     """Concatenate encoded groups (each (B_g, T_g)) into one right-padded batch.
@@ -64,38 +66,41 @@ def group_labels(groups: list[tuple[dict, torch.Tensor | None]]) -> torch.Tensor
 
 
 class AdversarialTrainer(NoiseModelMixin, CompleteCheckpointMixin, Trainer):
-    """`method: cadv_ul | cadv_ipo` (see the module docstring)."""
+    """`method: cadv_ul | cadv_ipo` (see the module docstring), on a `CAdvConfig`.
 
-    needs_recipe = True
+    Of the preference family: its losses are LOSSES entries (`unlikelihood`, `ipo`), its reference is
+    `robalign.trainers.reference.reference_model` (the frozen model, the `ref` adapter, or the adapters
+    disabled, as in PreferenceTrainer), LCPO is the same NoiseModel, and its metrics go through TRL's
+    channel (`self._metrics[mode]`, averaged in `log`). It stays a `transformers.Trainer` because its
+    batches are fixed blocks of pairs and utility rows (`robalign.data.adversarial_rows`), which TRL's
+    DPOTrainer tokenisation and sampler do not carry.
+    """
+
     loss_is_scaled_for_ga = False  # compute_loss returns a per-batch mean
 
     def __init__(self, model, args, train_dataset=None, eval_dataset=None, processing_class=None, peft_config=None,
-                 callbacks=None, *, recipe, ref_model=None, **kwargs):
-        self.recipe, self.adv, self.method = recipe, recipe.adversarial, recipe.method.name
-        file = recipe.source
-        if self.method not in ("cadv_ul", "cadv_ipo"):
-            raise ConfigError(file, "method.name", "cadv_ul or cadv_ipo for the adversarial trainer", got=repr(self.method))
-        from robalign.config.rules import check_method_rules
+                 callbacks=None, *, ref_model=None, **kwargs):
+        from robalign.config.rules import check_trainer_config
 
-        check_method_rules(recipe)  # the same rules validate applies
+        self.method = check_trainer_config(args, _TRAINER).name  # the rules load_recipe applies, on the typed config
+        self.adv, self.loss_spec = args.adversarial, get_loss(args.loss_name)
+        file = args.recipe_file
         if eval_dataset is not None:
             raise ConfigError(file, "data.eval", f"no such dataset for {self.method} (evaluate with robalign attack-eval)")
-        if train_dataset is None:  # built in code: the rows exactly as `robalign train` builds them
-            from robalign.trainers.data import build_datasets
-
-            train_dataset, _ = build_datasets(recipe, args.per_device_train_batch_size, args.seed)
+        if train_dataset is None or not hasattr(train_dataset, "rows"):
+            raise ConfigError(file, "data.safety", f"the rows of {self.method} (robalign.trainers.data.build_datasets builds them)")
         rows = train_dataset.rows
         if peft_config is not None:
             from peft import get_peft_model
 
             model = get_peft_model(model, peft_config)
         self.ref_model = None
-        if self.method == "cadv_ipo" and peft_config is None:
+        if self.loss_spec.needs_reference and peft_config is None:
             # model.ref_model_name_or_path arrives as ref_model (robalign.train); else a frozen copy of the initial policy
             self.ref_model = ref_model if ref_model is not None else copy.deepcopy(model)
             self.ref_model.eval().requires_grad_(False)
         super().__init__(model=model, args=args, train_dataset=train_dataset, processing_class=processing_class,
-                         data_collator=AdversarialCollator(processing_class, getattr(args, "max_length", None)),
+                         data_collator=AdversarialCollator(processing_class, args.max_length),
                          callbacks=callbacks, **kwargs)
         if self.ref_model is not None:
             self.ref_model = self.ref_model.to(self.args.device)
@@ -104,11 +109,11 @@ class AdversarialTrainer(NoiseModelMixin, CompleteCheckpointMixin, Trainer):
         self.embedding_norm = mean_embedding_norm(model, used)
         a = self.adv
         self.attack = EmbeddingAttack(a.steps, a.epsilon, a.step_size, a.norm, self.embedding_norm)
-        self._adv_metrics = defaultdict(list)
-        if recipe.method.noise_model == "lcpo":  # cadv_ipo only (load_recipe): LCPO on the refusal-over-target pairs
+        self._metrics = {"train": defaultdict(list), "eval": defaultdict(list)}  # TRL's metrics channel
+        if args.noise is not None:  # cadv_ipo only (the rules): LCPO on the refusal-over-target pairs
             from robalign.noise import NoiseModel
 
-            self.attach_noise_model(NoiseModel(recipe.lcpo, length_normalised=True))
+            self.attach_noise_model(NoiseModel(args.noise, length_normalised=self.loss_spec.length_normalised))
 
     # ----- setup ---------------------------------------------------------------------------
     def _get_train_sampler(self, train_dataset=None):
@@ -122,16 +127,10 @@ class AdversarialTrainer(NoiseModelMixin, CompleteCheckpointMixin, Trainer):
     @torch.no_grad()
     def reference_mean_logps(self, groups: list[dict], floors: list[float | None]) -> list[torch.Tensor]:
         """Length-normalised log-probs of each group's completions on its CLEAN prompt, under the
-        reference (adapters disabled, or the frozen initial model). One tensor (B_g,) per group;
-        per-token log-probs floored as the policy's are (`floors`, one per group)."""
+        reference model (`reference_model`). One tensor (B_g,) per group; per-token log-probs
+        floored as the policy's are (`floors`, one per group)."""
         pairs = [(g, None) for g in groups]
-        if self.ref_model is not None:
-            net = self.ref_model
-            ctx = contextlib.nullcontext()  # the method already runs under no_grad
-        else:
-            net = self.accelerator.unwrap_model(self.model)
-            ctx = net.disable_adapter()
-        with ctx:
+        with reference_model(self) as net:
             embeds, mask, pos, sizes = stack_groups(pairs, net.get_input_embeddings())
             logits = net(inputs_embeds=embeds, attention_mask=mask, position_ids=pos, use_cache=False).logits
         logps, lmask = per_token_logps(logits, group_labels(pairs))
@@ -175,9 +174,10 @@ class AdversarialTrainer(NoiseModelMixin, CompleteCheckpointMixin, Trainer):
             (lp_t, m_t), (lp_r, m_r) = by["adv"], by["refusal"]
             self._record("adv/target_ce_attacked", -mean_logps(lp_t, m_t).mean())
             self._record("adv/refusal_ce_attacked", -mean_logps(lp_r, m_r).mean())
-            if self.method == "cadv_ul":
-                loss = loss + ul_loss(lp_t, m_t, lp_r, m_r, away_cutoff=a.away_cutoff, toward_cutoff=a.toward_cutoff,
-                                      away_weight=a.away_weight, toward_weight=a.toward_weight, cutoff_scope=a.cutoff_scope).mean()
+            if not self.loss_spec.needs_reference:  # cadv_ul: the `unlikelihood` entry (refusal chosen, target rejected)
+                pair = PairLogps((lp_r * m_r).sum(-1), (lp_t * m_t).sum(-1), chosen_lengths=m_r.sum(-1), rejected_lengths=m_t.sum(-1))
+                options = {k: getattr(a, k) for k in UL_OPTIONS}
+                loss = loss + self.loss_spec.base(pair, None, LossParams(beta=self.args.beta, options=options)).mean()
             else:
                 ref_floor = a.rejected_logp_floor if a.floor_rule == "clamp" else None  # "zero": the reference code floors the policy only
                 ref_chosen, ref_rejected = self.reference_mean_logps([inputs["refusal"], inputs["adv"]], [None, ref_floor])
@@ -185,9 +185,8 @@ class AdversarialTrainer(NoiseModelMixin, CompleteCheckpointMixin, Trainer):
                 rejected = mean_logps(floor_logps(lp_t, m_t, a.rejected_logp_floor, a.floor_rule), m_t)
                 # the LOSSES `ipo` entry on length-normalised log-probs (lengths already divided out)
                 pair, params = PairLogps(chosen, rejected, ref_chosen, ref_rejected), LossParams(beta=self.args.beta)
-                ipo_spec = get_loss("ipo")
-                z = ipo_spec.link(pair, params)  # (B_h,)
-                ipo = ipo_spec.base(pair, z, params)  # (B_h,)
+                z = self.loss_spec.link(pair, params)  # (B_h,)
+                ipo = self.loss_spec.base(pair, z, params)  # (B_h,)
                 if self.lcpo is not None:
                     w = self.lcpo.posterior(z, {})  # implicit posterior (load_recipe)
                     if model.training:
@@ -213,14 +212,17 @@ class AdversarialTrainer(NoiseModelMixin, CompleteCheckpointMixin, Trainer):
 
     # ----- logging -------------------------------------------------------------------------
     def _record(self, key: str, value) -> None:
-        self._adv_metrics[key].append(float(value.detach()) if torch.is_tensor(value) else float(value))
+        """Append the all-ranks mean of `value` to TRL's metrics channel (averaged over the logging window in `log`)."""
+        t = value.detach().float() if torch.is_tensor(value) else torch.tensor(float(value))
+        mode = "train" if self.model.training else "eval"
+        self._metrics[mode][key].append(self.accelerator.gather(t.reshape(1).to(self.args.device)).mean().item())
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        if self._adv_metrics and "loss" in logs:
-            for key, values in self._adv_metrics.items():
-                t = torch.tensor(sum(values) / len(values), device=self.args.device)
-                logs[key] = float(self.accelerator.reduce(t, reduction="mean"))
-            self._adv_metrics.clear()
+        # TRL's rule (DPOTrainer.log): the window's mean of each metric, eval_-prefixed in evaluation
+        mode = "train" if self.model.training else "eval"
+        metrics = {key: sum(values) / len(values) for key, values in self._metrics[mode].items() if values}
+        logs.update({f"eval_{k}": v for k, v in metrics.items()} if mode == "eval" else metrics)
+        self._metrics[mode].clear()
         super().log(logs, start_time)
 
 

@@ -11,13 +11,8 @@ def trainer_class(recipe):
 
 
 def build_trainer(recipe, *, model, tokenizer, args, train_dataset, eval_dataset=None, peft_config=None, callbacks=(), **extra):
-    """Instantiate the recipe's trainer. `extra` goes to trainers that need more (e.g. ref_model)."""
+    """Instantiate the recipe's trainer on its typed config `args` (`robalign.train.training_args`) and the
+    datasets built before it; the trainer never sees the recipe. `extra` goes to trainers that take more (ref_model)."""
     cls = trainer_class(recipe)
-    kwargs = dict(
-        model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset,
-        processing_class=tokenizer, peft_config=peft_config, callbacks=list(callbacks),
-    )
-    if getattr(cls, "needs_recipe", False):
-        kwargs["recipe"] = recipe
-    kwargs.update(extra)
-    return cls(**kwargs)
+    return cls(model=model, args=args, train_dataset=train_dataset, eval_dataset=eval_dataset, processing_class=tokenizer,
+               peft_config=peft_config, callbacks=list(callbacks), **extra)

@@ -27,16 +27,17 @@ import hashlib
 import torch
 from accelerate.utils import is_peft_model
 from trl import DPOTrainer
-from trl.trainer.dpo_trainer import use_adapter
 from trl.models.utils import disable_gradient_checkpointing
 
 from robalign.losses import base_loss, cpo_nll, get_loss, preference_logits
 from robalign.noise import NoiseModel
 from robalign.trainers.checkpointing import CompleteCheckpointMixin
 from robalign.trainers.lcpo import NoiseModelMixin
+from robalign.trainers.reference import reference_model
+
+_TRAINER = "robalign.trainers.preference:PreferenceTrainer"  # its METHODS entry names it so
 
 EXTRA_COLUMNS = ("label_flipped", "annotator_id", "weight")
-# TRL DPOConfig options this trainer does not implement: a recipe that sets them gets an error.
 
 
 class ExtrasCollator:
@@ -69,21 +70,22 @@ def _annotator_ids(ds, names: list[str] | None):
 
 
 class PreferenceTrainer(NoiseModelMixin, CompleteCheckpointMixin, DPOTrainer):
-    needs_recipe = True
+    """`method: preference` on a `PreferenceConfig` (TRL's DPOConfig plus the loss, LCPO and attack blocks)."""
 
     def __init__(self, model, ref_model=None, args=None, data_collator=None, train_dataset=None, eval_dataset=None,
-                 processing_class=None, *, recipe, callbacks=None, peft_config=None, **kwargs):
-        self.recipe = recipe
-        self.loss_type = recipe.method.loss_type
+                 processing_class=None, *, callbacks=None, peft_config=None, **kwargs):
+        from robalign.config.rules import check_trainer_config
+
+        check_trainer_config(args, _TRAINER)  # the rules load_recipe applies, on the typed config (one may be built in code)
+        self.loss_type = args.loss_name
         self.loss_spec = get_loss(self.loss_type)  # the LOSSES entry: link, base loss, reference, extra terms
-        lcpo_args = recipe.lcpo if recipe.method.noise_model == "lcpo" else None
-        self._check_recipe(recipe, args)
+        lcpo_args = args.noise
         per_annotator = lcpo_args is not None and lcpo_args.per_annotator
         if per_annotator:
             if eval_dataset is not None:
                 from robalign.trainers.data import unknown_annotators
 
-                unknown_annotators(train_dataset, eval_dataset, recipe.source)
+                unknown_annotators(train_dataset, eval_dataset, args.recipe_file)
             train_dataset, names = _annotator_ids(train_dataset, None)
             eval_dataset, _ = _annotator_ids(eval_dataset, names)
         else:
@@ -96,9 +98,8 @@ class PreferenceTrainer(NoiseModelMixin, CompleteCheckpointMixin, DPOTrainer):
                          eval_dataset=eval_dataset, processing_class=processing_class, callbacks=callbacks,
                          peft_config=peft_config, **kwargs)
         self.data_collator = ExtrasCollator(self.data_collator)
-        self.gamma = float(getattr(self.args, "simpo_gamma", 0.0)) if self.loss_spec.hyper_parameter("simpo_gamma") else 0.0
-        resolve = getattr(self.args, "nll_weight", None)  # PreferenceConfig; a plain DPOConfig has no NLL term
-        self.nll_weight = resolve(self.loss_type) if resolve is not None else 0.0
+        self.gamma = float(self.args.simpo_gamma) if self.loss_spec.hyper_parameter("simpo_gamma") else 0.0
+        self.nll_weight = self.args.nll_weight()
         self._clean = torch.zeros(2, dtype=torch.float64)  # eval: (correct, total) vs the true labels
         if lcpo_args is not None:
             self.attach_noise_model(NoiseModel(lcpo_args, length_normalised=self.loss_spec.length_normalised, group_names=names))
@@ -107,19 +108,14 @@ class PreferenceTrainer(NoiseModelMixin, CompleteCheckpointMixin, DPOTrainer):
         if not self.loss_spec.needs_reference:
             self.ref_model = None  # SimPO / CPO never use a reference model in their loss
         self.attack = None
-        if recipe.adversarial.enabled:  # the policy forward under embedding attack (any loss_type, with or without LCPO)
+        if args.adversarial.enabled:  # the policy forward under embedding attack (any loss_type, with or without LCPO)
             from robalign.trainers.adversarial_preference import PromptAttack
 
             ds = self.train_dataset
-            self.attack = PromptAttack(recipe.adversarial, self.accelerator.unwrap_model(self.model),
+            self.attack = PromptAttack(args.adversarial, self.accelerator.unwrap_model(self.model),
                                        ds.select(range(min(len(ds), 1024)))["prompt_ids"])
 
     # ----- setup ---------------------------------------------------------------------------
-    def _check_recipe(self, recipe, args) -> None:
-        from robalign.config.rules import check_method_rules
-
-        check_method_rules(recipe)  # the same rules validate applies (a recipe built in code skips load_recipe)
-
     def _set_signature_columns_if_needed(self):
         super()._set_signature_columns_if_needed()
         for col in EXTRA_COLUMNS:
@@ -202,13 +198,9 @@ class PreferenceTrainer(NoiseModelMixin, CompleteCheckpointMixin, DPOTrainer):
             return inputs["ref_chosen_logps"], inputs["ref_rejected_logps"]
         if not self.loss_spec.needs_reference:
             return None, None
-        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs):
-            if is_peft_model(self.model) and self.ref_model is None:
-                unwrapped = self.accelerator.unwrap_model(self.model)
-                with use_adapter(unwrapped, adapter_name="ref" if "ref" in unwrapped.peft_config else None):
-                    ref = self.sequence_logps(self.model, inputs)
-            else:
-                ref = self.sequence_logps(self.ref_model, inputs)
+        with torch.no_grad(), disable_gradient_checkpointing(self.model, self.args.gradient_checkpointing_kwargs), \
+                reference_model(self) as net:
+            ref = self.sequence_logps(net, inputs)
         return ref["chosen_logps"], ref["rejected_logps"]
 
     # ----- loss ----------------------------------------------------------------------------
