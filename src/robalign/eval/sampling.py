@@ -70,17 +70,12 @@ class SamplingArgs:
             detokenize=False,  # we decode token ids ourselves, identically for both engines
         )
 
-    def to_hf(self, eos_token_id: int, pad_token_id: int) -> dict:
-        kw = dict(
-            max_new_tokens=self.max_tokens,
-            eos_token_id=eos_token_id,
-            pad_token_id=pad_token_id,
-            num_return_sequences=self.n,
-            do_sample=not self.greedy,
-            repetition_penalty=1.0,
-        )
+    def to_hf(self, stop_token_ids: list[int], pad_token_id: int) -> dict:
+        """`generate` arguments (robalign.models.decoding.generate_ids): the shared greedy settings,
+        or sampling on top of them."""
+        from robalign.models.decoding import greedy_settings
+
+        kw = {**greedy_settings(self.max_tokens, stop_token_ids, pad_token_id), "num_return_sequences": self.n}
         if not self.greedy:
-            kw.update(temperature=self.temperature, top_p=self.top_p, top_k=0)
-        else:  # neutral values, so a checkpoint's generation_config cannot slip sampling in
-            kw.update(temperature=None, top_p=None, top_k=None)
+            kw.update(do_sample=True, temperature=self.temperature, top_p=self.top_p, top_k=0)  # top_k 0 = off
         return kw

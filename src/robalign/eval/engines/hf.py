@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Optional
 
 from robalign.models.context import check_batch, context_limit
+from robalign.models.decoding import generate_ids
 from robalign.models.loading import attach_adapter, check_adapter_tokenizer, load_causal_lm, load_tokenizer
 
 
@@ -77,17 +78,11 @@ class HFEngine:
                     p = prompt_ids[i]
                     ids[row, width - len(p) :] = torch.tensor(p)
                     mask[row, width - len(p) :] = 1
-                out = module.generate(input_ids=ids.to(self.device), attention_mask=mask.to(self.device), **kw)
-                new = out[:, width:].tolist()
+                new = generate_ids(module, mask.to(self.device), kw, input_ids=ids.to(self.device))
                 for row, i in enumerate(idx):
-                    results[i] = [self._strip(new[row * sampling.n + k]) for k in range(sampling.n)]
+                    results[i] = [new[row * sampling.n + k] for k in range(sampling.n)]
         self.n_generated += len(prompt_ids)
         return results
-
-    def _strip(self, ids: list[int]) -> list[int]:
-        """Tokens up to (not including) the first stop id; pad after it is dropped with it."""
-        end = next((k for k, t in enumerate(ids) if t in self.eos), len(ids))
-        return ids[:end]
 
     def close(self) -> None:
         self.base = self.peft = None
