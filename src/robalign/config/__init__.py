@@ -21,7 +21,7 @@ _EXPORTS = {
     "Recipe": "robalign.config.recipe",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = ["AdversarialArgs", "DataArgs", "DatasetSpec", "LCPOArgs", "LaunchArgs", "MethodArgs", "ModelArgs", "Recipe", "load_recipe"]
 
 
 def __getattr__(name: str):
