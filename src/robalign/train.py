@@ -22,7 +22,7 @@ from robalign.errors import ConfigError, UserError
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from robalign.cli._recipe_args import add_recipe_args
+    from robalign.config.overrides import add_recipe_args
 
     p = argparse.ArgumentParser(prog="python -m robalign.train", description="Train from a robalign recipe.")
     add_train_args(p)

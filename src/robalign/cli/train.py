@@ -18,7 +18,7 @@ import os
 import subprocess
 import sys
 
-from robalign.cli._recipe_args import add_recipe_args
+from robalign.config.overrides import add_recipe_args
 
 
 def register(sub) -> None:

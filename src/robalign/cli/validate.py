@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from robalign.cli._recipe_args import add_recipe_args
+from robalign.config.overrides import add_recipe_args
 
 
 def register(sub) -> None:

@@ -44,3 +44,13 @@ def apply_overrides(data: dict, overrides: list[str] | None) -> dict:
             node = nxt
         node[parts[-1]] = value
     return out
+
+
+def add_recipe_args(parser) -> None:
+    """The recipe argument and its `--set` overrides, for every command that reads a recipe
+    (`robalign train|validate`, `python -m robalign.train`): declared once, beside the overrides they feed."""
+    parser.add_argument("recipe", help="recipe YAML file")
+    parser.add_argument(
+        "--set", dest="overrides", action="append", default=[], metavar="KEY.PATH=VALUE",
+        help="override a recipe value (YAML-parsed), e.g. --set training.learning_rate=1e-5; repeatable",
+    )
