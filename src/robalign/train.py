@@ -72,28 +72,25 @@ def _plain_yaml(obj):
 
 
 def load_tokenizer(recipe):
-    from transformers import AutoTokenizer
+    from robalign.models.loading import load_tokenizer as load
 
     m = recipe.model
-    return AutoTokenizer.from_pretrained(m.tokenizer_name_or_path or m.model_name_or_path, trust_remote_code=m.trust_remote_code)
+    return load(m.tokenizer_name_or_path or m.model_name_or_path, trust_remote_code=m.trust_remote_code)
 
 
 def load_model(recipe, hw, name_or_path: str | None = None):
     """The recipe's model (or, given `name_or_path`, its reference model) in the resolved dtype."""
-    import torch
-    from transformers import AutoModelForCausalLM
-
     from robalign.config.hardware import resolve_torch_dtype
-
     from robalign.models.card import resolvable_base
+    from robalign.models.loading import load_pretrained
 
     m = recipe.model
-    kwargs = {"dtype": getattr(torch, resolve_torch_dtype(m.torch_dtype, hw)), "trust_remote_code": m.trust_remote_code}
+    kwargs = {"trust_remote_code": m.trust_remote_code}
     if m.attn_implementation:
         kwargs["attn_implementation"] = m.attn_implementation
     # loaded by its absolute path: PEFT records the name the model was loaded by as the adapter's
     # base_model_name_or_path, and a relative one breaks once the adapter is loaded from elsewhere
-    return AutoModelForCausalLM.from_pretrained(resolvable_base(name_or_path or m.model_name_or_path), **kwargs)
+    return load_pretrained(resolvable_base(name_or_path or m.model_name_or_path), dtype=resolve_torch_dtype(m.torch_dtype, hw), **kwargs)
 
 
 def peft_config(recipe):
@@ -121,9 +118,11 @@ def dry_run(recipe, training: dict, args_obj, hw) -> int:
     mid = recipe.model.model_name_or_path
     try:
         from accelerate import init_empty_weights
-        from transformers import AutoConfig, AutoModelForCausalLM
+        from transformers import AutoModelForCausalLM
 
-        config = AutoConfig.from_pretrained(mid, trust_remote_code=recipe.model.trust_remote_code)
+        from robalign.models.loading import load_config
+
+        config = load_config(mid, trust_remote_code=recipe.model.trust_remote_code)
         with init_empty_weights():
             model = AutoModelForCausalLM.from_config(config, trust_remote_code=recipe.model.trust_remote_code)
         n = sum(p.numel() for p in model.parameters())

@@ -1,8 +1,8 @@
-"""Loading a base model, its LoRA adapter and its tokenizer: the one place inference does it.
+"""Loading a base model, its LoRA adapter and its tokenizer: the one place robalign does it.
 
-Both engines, attack-eval and the tournament's attack scorer, `robalign export`, `chat` (through
-the engines), the reward-model scorer, the prompt-length checks and the benches load through
-here, so they agree on what they load.
+Training (`robalign.train`), both engines, attack-eval and the tournament's attack scorer,
+`robalign export`, `chat` (through the engines), the reward-model scorer, the prompt-length checks
+and the benches load through here, so they agree on what they load.
 
 The tokenizer rule: ALWAYS THE BASE MODEL'S tokenizer, with or without an adapter. Why:
 - an engine holds one base and serves every adapter of it; vLLM renders and decodes with that
@@ -78,17 +78,24 @@ def check_adapter_tokenizer(adapter: str, tokenizer) -> None:
                         "(robalign export --merge) and save the tokenizer it needs with the merged model")
 
 
+def load_pretrained(model: str, *, dtype: str = "auto", **kwargs):
+    """`AutoModelForCausalLM.from_pretrained` with a dtype name, left where transformers puts it and in
+    its mode: training hands it to the Trainer, which places it (accelerate, DeepSpeed) and sets train mode."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    return AutoModelForCausalLM.from_pretrained(str(model), dtype=dtype if dtype == "auto" else getattr(torch, dtype), **kwargs)
+
+
 def load_causal_lm(model: str, adapter: Optional[str] = None, *, dtype: str = "auto", device: Optional[str] = None,
                    merge: bool = False, adapter_name: str = "default", **kwargs):
     """The base `model` (+ the LoRA `adapter`, merged when `merge`) in eval mode on `device`
     (default: cuda when available). `kwargs` go to `from_pretrained` (attn_implementation,
     trust_remote_code). The adapter is expected to have been checked (`check_adapter`)."""
     import torch
-    from transformers import AutoModelForCausalLM
 
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    torch_dtype = dtype if dtype == "auto" else getattr(torch, dtype)
-    net = AutoModelForCausalLM.from_pretrained(str(model), dtype=torch_dtype, **kwargs).to(device)
+    net = load_pretrained(model, dtype=dtype, **kwargs).to(device)
     if adapter is not None:
         net = attach_adapter(net, adapter, adapter_name)
         if merge:
