@@ -13,37 +13,6 @@ import yaml
 from robalign.cli.main import main
 
 
-@pytest.fixture
-def utility_file(tmp_path_factory):
-    from robalign.atomic import atomic_write_jsonl
-    from robalign.data.safety_mix import utility_rows
-
-    path = tmp_path_factory.mktemp("utility") / "utility.jsonl"
-    atomic_write_jsonl(path, utility_rows(0, 200))
-    return path
-
-
-@pytest.fixture
-def cadv_recipe(tmp_path, test_model_dir, data_dir, utility_file):
-    def write(method="cadv_ul", peft=True, **adversarial):
-        recipe = {
-            "model": {"model_name_or_path": str(test_model_dir)},
-            "data": {"safety": {"path": str(data_dir / "safety_train.jsonl")}, "utility": {"path": str(utility_file)}},
-            "method": {"name": method},
-            "adversarial": {"steps": 2, "epsilon": 1.0, "adv_fraction": 0.25, "benign_fraction": 0.25, **adversarial},
-            "training": {"output_dir": str(tmp_path / "run"), "learning_rate": 1e-2, "per_device_train_batch_size": 8, "max_steps": 3,
-                         "logging_steps": 1, "save_steps": 3, "report_to": [], "max_length": 64, "seed": 0},
-            "peft": {"r": 4, "lora_alpha": 8, "lora_dropout": 0.0, "target_modules": "all-linear"} if peft else None,
-        }
-        if method == "cadv_ipo":
-            recipe["training"]["beta"] = 0.25
-        path = tmp_path / "recipe.yaml"
-        path.write_text(yaml.safe_dump(recipe))
-        return path
-
-    return write
-
-
 def build(path):
     """The trainer exactly as `python -m robalign.train` builds it."""
     from robalign.config import load_recipe

@@ -125,40 +125,25 @@ def test_lcpo_soft_label_with_eta_one_is_the_link_sigmoid_loss(test_model_dir, t
         assert lcpo == pytest.approx(plain, abs=1e-5)
 
 
-def test_lcpo_reweight_weights_the_cpo_nll_term(test_model_dir, tmp_path, pref_dataset):
-    """Under LCPO a pair believed flipped no longer pulls up its "chosen" answer: the NLL is w-weighted."""
-    from robalign.losses import base_loss, cpo_nll, preference_logits
+@pytest.mark.parametrize("loss_type,beta,nll_key,alpha", [("cpo", 0.1, "cpo_alpha", 1.0), ("dpo", 0.5, "rpo_alpha", 0.7)])
+def test_lcpo_weights_the_nll_term(test_model_dir, tmp_path, pref_dataset, loss_type, beta, nll_key, alpha):
+    """Under LCPO a pair believed flipped no longer pulls up its "chosen" answer: the NLL term is w-weighted.
+    cpo's cpo_alpha is part of the link the posterior judges; dpo's rpo_alpha (RPO) stays outside it."""
+    from robalign.losses import base_loss, cpo_nll, get_loss, preference_logits
 
-    trainer = _ours(test_model_dir, tmp_path, pref_dataset, "cpo", "lcpo", beta=0.1, cpo_alpha=1.0,
+    trainer = _ours(test_model_dir, tmp_path, pref_dataset, loss_type, "lcpo", beta=beta, **{nll_key: alpha},
                     lcpo={"eta_0": 0.6, "posterior": "implicit", "m_step": "reweight", "update": False})
     loss, batch = _loss(trainer)
     with torch.no_grad():
         pol = trainer.policy_logps(trainer.model, batch)
         cl, rl, nc = pol["chosen_logps"], pol["rejected_logps"], pol["chosen_lengths"]
-        link = preference_logits("cpo", cl, rl, beta=0.1, cpo_alpha=1.0)
+        ref_c, ref_r = trainer.reference_logps(batch)  # (None, None) for cpo
+        in_link = get_loss(loss_type).nll_in_link
+        link = preference_logits(loss_type, cl, rl, ref_c, ref_r, beta=beta, cpo_alpha=alpha if in_link else 0.0)
         w = torch.sigmoid(link + math.log(0.6 / 0.4))
-        weighted = (w * base_loss("cpo", cl, rl, beta=0.1)).mean() + cpo_nll(cl, nc, w)
-        unweighted = (w * base_loss("cpo", cl, rl, beta=0.1)).mean() + cpo_nll(cl, nc)
+        pref = (w * base_loss(loss_type, cl, rl, ref_c, ref_r, beta=beta)).mean()
+        weighted, unweighted = pref + alpha * cpo_nll(cl, nc, w), pref + alpha * cpo_nll(cl, nc)
     assert w.min() < 0.9  # some pairs are suspected flips, so the two readings differ
-    assert loss == pytest.approx(weighted.item(), abs=1e-5)
-    assert abs(weighted.item() - unweighted.item()) > 1e-3
-
-
-def test_lcpo_weights_the_rpo_nll_term(test_model_dir, tmp_path, pref_dataset):
-    """dpo + rpo_alpha under LCPO: the posterior comes from the DPO link alone and the NLL term is w-weighted."""
-    from robalign.losses import base_loss, cpo_nll, preference_logits
-
-    trainer = _ours(test_model_dir, tmp_path, pref_dataset, "dpo", "lcpo", beta=0.5, rpo_alpha=0.7,
-                    lcpo={"eta_0": 0.6, "posterior": "implicit", "m_step": "reweight", "update": False})
-    loss, batch = _loss(trainer)
-    with torch.no_grad():
-        pol = trainer.policy_logps(trainer.model, batch)
-        cl, rl, nc = pol["chosen_logps"], pol["rejected_logps"], pol["chosen_lengths"]
-        ref_c, ref_r = trainer.reference_logps(batch)
-        link = preference_logits("dpo", cl, rl, ref_c, ref_r, beta=0.5)
-        w = torch.sigmoid(link + math.log(0.6 / 0.4))
-        pref = (w * base_loss("dpo", cl, rl, ref_c, ref_r, beta=0.5)).mean()
-        weighted, unweighted = pref + 0.7 * cpo_nll(cl, nc, w), pref + 0.7 * cpo_nll(cl, nc)
     assert loss == pytest.approx(weighted.item(), abs=1e-5)
     assert abs(weighted.item() - unweighted.item()) > 1e-3
 
