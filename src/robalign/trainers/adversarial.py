@@ -39,6 +39,7 @@ from robalign.trainers.reference import reference_model
 
 _TRAINER = "robalign.trainers.adversarial:AdversarialTrainer"  # its METHODS entries name it so
 
+
 def stack_groups(groups: list[tuple[dict, torch.Tensor | None]], embed) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[int]]:
     """Concatenate encoded groups (each (B_g, T_g)) into one right-padded batch.
 
@@ -188,7 +189,7 @@ class AdversarialTrainer(NoiseModelMixin, CompleteCheckpointMixin, Trainer):
                 z = self.loss_spec.link(pair, params)  # (B_h,)
                 ipo = self.loss_spec.base(pair, z, params)  # (B_h,)
                 if self.lcpo is not None:
-                    w = self.lcpo.posterior(z, {})  # implicit posterior (load_recipe)
+                    w = self.lcpo.posterior(z, {})  # implicit posterior (the rules refuse the reference fit here)
                     if model.training:
                         self.lcpo.accumulate(w)
                     loss = loss + self.lcpo.loss(z, ipo, w).mean()
