@@ -105,7 +105,7 @@ def peft_config(recipe):
 
 def dry_run(recipe, training: dict, args_obj, hw) -> int:
     """Everything but the weights: print what the run would be."""
-    from robalign.data.loading import is_local
+    from robalign.sources import is_local
 
     from robalign.config.methods import describe
 

@@ -14,7 +14,6 @@ from typing import Sequence
 
 from robalign.errors import ConfigError
 from robalign.sources import LOCAL_SUFFIXES, check_source
-from robalign.sources import is_local as is_local  # re-exported: train.py imports it from here; robalign.sources is its place
 
 # Columns each kind of data needs; a tuple of alternatives means "any one of these sets".
 REQUIRED_COLUMNS: dict[str, tuple[tuple[str, ...], ...]] = {
