@@ -32,10 +32,9 @@ class ModelSize:
 
 SIZES: dict[str, ModelSize] = {
     "test": ModelSize(128, 4, 4, 2, 344),  # ~0.9M parameters: unit tests
-    # The demo shares the test geometry on purpose: measured on 2 CPU cores (SFT, recipes/tiny/sft),
-    # it reached greedy task accuracy 0.45 in 800 steps / 180 s, where a 4.6M model (256 x 6)
-    # needed 700 steps (~500 s at 1.4 steps/s) for 0.49 and a 1.2M model (128 x 6) got 0.32 in
-    # 240 s. `make demo` must fit in 15 minutes; accuracy per CPU-second decides.
+    # The demo shares the test geometry: `make demo` must fit in 15 minutes on 2 CPU cores, so the
+    # size with the best task accuracy per CPU-second wins (the sizes compared: docs/experiments.md,
+    # "Figures behind defaults").
     "demo": ModelSize(128, 4, 4, 2, 344),
     "small": ModelSize(512, 10, 8, 4, 1376),  # ~29M: throughput benchmarks
 }

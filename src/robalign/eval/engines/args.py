@@ -18,7 +18,7 @@ BACKENDS = list(ENGINES)
 class EngineArgs:
     backend: Literal["vllm", "hf"] = field("vllm", help="Generation engine: vllm (fast, LoRA via LoRARequest) or hf (transformers + PEFT).", choices=BACKENDS)
     dtype: Literal["auto", "float32", "bfloat16", "float16"] = field(
-        "auto", help="Weights dtype; auto = bfloat16 on GPUs/CPUs with fast bf16, float32 otherwise (bf16 is 3-7x slower on AVX2-only CPUs).",
+        "auto", help="Weights dtype; auto = bfloat16 on GPUs/CPUs with fast bf16, float32 otherwise (CPUs without native bf16 emulate it, which is slower than float32).",
         choices=["auto", "float32", "bfloat16", "float16"],
     )
     max_model_len: Optional[int] = field(None, help="Context length (prompt + completion); default: the model's.")
