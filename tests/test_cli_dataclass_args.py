@@ -76,10 +76,14 @@ def test_bad_choice_or_type_is_argparse_one_line_error_and_a_bad_value_the_datac
 
 def test_a_command_parser_imports_the_dataclass_only_when_it_is_used():
     p = CommandParser(prog="toy")
-    DataclassFlags("robalign.eval.sampling:SamplingArgs", ("top_p",)).add_to(p, "sampling")
+    group = DataclassFlags("robalign.eval.sampling:SamplingArgs", ("top_p",)).add_to(p, "sampling")
+    group.add_argument("--own", help="A flag the command declares itself, in the same group.")
     assert not any("--top-p" in a.option_strings for a in p._actions)  # building the parser imported nothing
     assert p.parse_args(["--top-p", "0.5"]).top_p == 0.5
-    assert "Nucleus sampling mass" in _help(p)
+    text = _help(p)
+    assert "Nucleus sampling mass" in text
+    group_text = text.split("sampling:", 1)[1]
+    assert group_text.index("--own") < group_text.index("--top-p")  # one group, the deferred flags after the command's
 
 
 def _field(cls, name):

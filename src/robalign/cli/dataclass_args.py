@@ -111,14 +111,16 @@ class DataclassFlags:
     def flag(self, name: str) -> str:
         return self.flags.get(name, "--" + name.replace("_", "-"))
 
-    def add_to(self, parser: argparse.ArgumentParser, title: str | None = None) -> None:
+    def add_to(self, parser: argparse.ArgumentParser, title: str | None = None):
         """Add the flags (into an argument group `title`, placed in `--help` where this is called);
-        on a `CommandParser` the dataclass is imported when the command is first parsed."""
+        on a `CommandParser` the dataclass is imported when the command is first parsed. Returns
+        the group (or the parser), for the command's own flags of the same block."""
         target = parser.add_argument_group(title) if title else parser
         if isinstance(parser, CommandParser):
             parser.defer(lambda: self._add(target))
         else:
             self._add(target)
+        return target
 
     def _add(self, target) -> None:
         cls = _resolve(self.source)
