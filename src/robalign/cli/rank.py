@@ -17,14 +17,17 @@ import csv
 import math
 from pathlib import Path
 
+from robalign.cli.dataclass_args import DataclassFlags
 from robalign.errors import UserError
 
-# Defaults of robalign.ranking (leaderboard.DEFAULT_PAIRING, uncertainty.DEFAULT_RESAMPLES and
-# DEFAULT_RESAMPLE_SIMS), written out because importing robalign.ranking here would load scipy on
-# every robalign command's start; tests/ranking/test_cli_rank.py checks they agree.
+# robalign.ranking's leaderboard.DEFAULT_PAIRING, written out because importing robalign.ranking
+# here would load scipy on every robalign command's start; tests/ranking/test_cli_rank.py checks it.
 DEFAULT_PAIRING = "swiss"
-DEFAULT_RESAMPLES = 200
-DEFAULT_RESAMPLE_SIMS = 2_000
+
+#: The flags that are a tournament's `ranking:` settings (`RankingArgs`): same meaning, same default.
+RANKING_FLAGS = DataclassFlags(
+    "robalign.eval.config:RankingArgs", ("n_sims", "seed", "n_bootstrap", "n_resamples", "resample_sims"),
+)
 
 
 def register(sub) -> None:
@@ -54,40 +57,33 @@ def register(sub) -> None:
         "--rounds-file", metavar="YAML",
         help="round groups as YAML: a list of rounds, each a list of benchmark names (or a mapping with key 'rounds')",
     )
-    p.add_argument("--n-sims", type=int, default=100_000, help="simulated tournaments per setting (default: 100000)")
-    p.add_argument("--seed", type=int, default=0, help="seed of every random stream (default: 0)")
-    p.add_argument(
-        "--pairing", choices=("reference", "swiss"), default=None,
-        help="swiss: the odd model of a points group is paired down, the lowest group's bye scores 1; reference (the "
-        f"paper's code): it sits the round out with 0 points (default: {DEFAULT_PAIRING}, reference with --reference-exact; "
-        "measured in docs/experiments.md)",
-    )
-    p.add_argument(
-        "--reference-exact", action="store_true",
-        help="the published loop's rules (LJSthu/LLMSwissRound): reference pairing, and ties at the elimination cut "
-        "drop the lowest table row first and the field may shrink to one model "
-        "(default: random ties at the cut, two models always stay)",
-    )
-    p.add_argument(
-        "--eliminate", type=int, default=None,
-        help="models dropped per round in the failure-sensitivity tournament "
-        "(default: 2, or n_models - 2 for fewer than 4 models)",
-    )
-    p.add_argument("--n-bootstrap", type=int, default=200, help="Bradley-Terry bootstrap resamples, >= 100 (default: 200)")
     p.add_argument(
         "--stderr", metavar="CSV",
         help="standard errors of the scores: a CSV of the same layout (model column + benchmark columns); "
         "alternatively <benchmark>_stderr columns in the score table",
     )
-    p.add_argument(
-        "--n-resamples", type=int, default=DEFAULT_RESAMPLES,
-        help=f"tables resampled from the standard errors for the 95%% intervals; 0 = none (default: {DEFAULT_RESAMPLES})",
-    )
-    p.add_argument(
-        "--resample-sims", type=int, default=DEFAULT_RESAMPLE_SIMS,
-        help=f"simulated tournaments per resampled table (default: {DEFAULT_RESAMPLE_SIMS})",
-    )
     p.add_argument("--out", metavar="DIR", help="also write DIR/leaderboard.json and DIR/leaderboard.md")
+    ranking = RANKING_FLAGS.add_to(p, "ranking (a tournament's ranking: block)")
+    # Not RankingArgs.pairing's flag: left unset it follows --reference-exact (reference with it, else swiss).
+    ranking.add_argument(
+        "--pairing", choices=("reference", "swiss"), default=None,
+        help="swiss: the odd model of a points group is paired down, the lowest group's bye scores 1; reference (the "
+        f"paper's code): it sits the round out with 0 points (default: {DEFAULT_PAIRING}, reference with --reference-exact; "
+        "measured in docs/experiments.md)",
+    )
+    # Not RankingArgs.reference_exact's flag: here it also selects reference pairing, which the block only requires.
+    ranking.add_argument(
+        "--reference-exact", action="store_true",
+        help="the published loop's rules (LJSthu/LLMSwissRound): reference pairing, and ties at the elimination cut "
+        "drop the lowest table row first and the field may shrink to one model "
+        "(default: random ties at the cut, two models always stay)",
+    )
+    # Not RankingArgs.eliminate (a list of levels T): one T, its default fitted to the number of models.
+    ranking.add_argument(
+        "--eliminate", type=int, default=None,
+        help="models dropped per round in the failure-sensitivity tournament "
+        "(default: 2, or n_models - 2 for fewer than 4 models)",
+    )
     p.set_defaults(func=run)
 
 

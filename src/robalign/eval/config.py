@@ -147,8 +147,9 @@ class RankingArgs:
                                                    choices=["reference", "swiss"])
     reference_exact: bool = field(False, help="The published loop's rules: ties at the elimination cut drop the lowest model (config order) first, the field may shrink to one; needs pairing: reference.")
     n_bootstrap: int = field(200, help="Bradley-Terry bootstrap resamples (>= 100).")
-    n_resamples: int = field(200, help="Resamples of the benchmark items behind every 95% interval (each ranked again by every method); 0 = Monte Carlo error only.")
-    resample_sims: int = field(2000, help="Simulated Swiss tournaments per item resample and elimination level.")
+    n_resamples: int = field(200, help="Resampled score tables behind every 95% interval (benchmark items drawn with replacement, or scores "
+                             "drawn from their standard errors; each table ranked again by every method); 0 = Monte Carlo error only.")
+    resample_sims: int = field(2000, help="Simulated Swiss tournaments per resampled table and elimination level.")
 
     def validate(self, file, path):
         if self.n_sims < 1:
