@@ -139,17 +139,14 @@ def split_rows(rows: Sequence[dict], source: str = "safety data") -> tuple[list[
 @torch.no_grad()
 def greedy(model, tokenizer, input_embeds: torch.Tensor, attention_mask: torch.Tensor, max_new_tokens: int) -> list[str]:
     """Greedy decoding from (left-padded) prompt embeddings; generation settings explicit."""
-    from transformers import GenerationConfig
-
-    from robalign.models.chat import stop_token_ids
+    from robalign.models.chat import decode, stop_token_ids
+    from robalign.models.decoding import generate_ids, greedy_settings
 
     stop = stop_token_ids(tokenizer, getattr(model, "generation_config", None))  # a family's turn-end token too
-    config = GenerationConfig(
-        do_sample=False, max_new_tokens=max_new_tokens, eos_token_id=stop,
-        pad_token_id=tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop[0],
-    )
-    out = model.generate(inputs_embeds=input_embeds, attention_mask=attention_mask, generation_config=config)
-    return tokenizer.batch_decode(out, skip_special_tokens=True)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop[0]
+    # the HF engine's decoder: a clean prompt decodes to the engine's tokens
+    ids = generate_ids(model, attention_mask, greedy_settings(max_new_tokens, stop, pad), inputs_embeds=input_embeds)
+    return [decode(tokenizer, row) for row in ids]
 
 
 def _chunks(seq, n):
