@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+import re
 
 import pytest
 import yaml
@@ -164,3 +165,25 @@ def test_validate_refuses_what_train_refuses(case_id, base, changes, needle, fil
 def test_the_table_bases_are_valid(base, changes, files, tmp_path, capsys):
     """Each row above breaks exactly one rule: the recipe it starts from passes."""
     assert main(["validate", _write(tmp_path, files, base, changes)]) == 0, capsys.readouterr().err
+
+
+@pytest.mark.parametrize("trainer,config,fields,needle", [
+    ("preference:PreferenceTrainer", "PreferenceConfig", {"loss_name": "rdpo", "noise_model": "lcpo"}, "assume a fixed flip rate"),
+    ("preference:PreferenceTrainer", "PreferenceConfig", {"loss_name": "rdpo", "label_smoothing": 0.6}, "rdpo's flip rate eps in [0, 0.5)"),
+    ("preference:PreferenceTrainer", "PreferenceConfig", {"loss_name": "unlikelihood"}, "method.loss_type: expected one of"),
+    ("adversarial:AdversarialTrainer", "CAdvConfig", {"loss_name": "dpo"}, "one of ipo, unlikelihood for AdversarialTrainer"),
+    ("adversarial:AdversarialTrainer", "CAdvConfig", {"loss_name": "unlikelihood", "noise_model": "lcpo"},
+     "method.noise_model: expected none for method cadv_ul"),
+])
+def test_a_trainer_built_in_code_applies_the_same_rules(tmp_path, trainer, config, fields, needle):
+    """A typed config built in code (no recipe, no load_recipe) meets the same rules in the trainer, before any model use."""
+    import importlib
+
+    import robalign.config.training as training
+    from robalign.errors import ConfigError
+
+    module, _, name = trainer.partition(":")
+    cls = getattr(importlib.import_module(f"robalign.trainers.{module}"), name)
+    args = getattr(training, config)(output_dir=str(tmp_path), use_cpu=True, report_to=[], **fields)
+    with pytest.raises(ConfigError, match=re.escape(needle)):
+        cls(model=None, args=args)

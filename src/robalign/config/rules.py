@@ -127,7 +127,7 @@ def check_trainer_config(args, trainer_name: str):
 
     method = method_for_config(args, trainer_name)
     check_blocks(method, args.loss_name if method.uses_loss else None, args.noise_model, args.lcpo, args.adversarial,
-                 args.recipe_file)
+                 args.recipe_file, training=vars(args))  # the config's fields: the loss's own keys are range-checked too
     return method
 
 
