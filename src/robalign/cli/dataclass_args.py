@@ -15,8 +15,8 @@ Why not `transformers.HfArgumentParser`: it builds a whole parser from whole dat
 subset per sub-command, no renamed flag such as ``--engine`` or ``-n``, no per-command default),
 its bools take a value (``--enforce_eager true``) where robalign's flags are switches, it
 constructs the dataclass without `validate`, and importing transformers costs seconds. Nor are
-the dataclasses imported when the parser is built: their modules load torch, and every
-`robalign` command (``--help`` included) would pay that start-up. `CommandParser`, the parser of
+the dataclasses imported when the parser is built: every `robalign` command (``--help``
+included) would pay for importing every command's config modules. `CommandParser`, the parser of
 each sub-command, adds the fields' flags the first time it parses or prints its help.
 """
 
