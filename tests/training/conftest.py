@@ -54,3 +54,13 @@ def base_args(out, **kw):
 def run_module(args: list[str], env_extra: dict | None = None, timeout: int = 600, cwd=REPO) -> subprocess.CompletedProcess:
     env = {**os.environ, "OMP_NUM_THREADS": "1", **(env_extra or {})}
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout, env=env, cwd=cwd)
+
+
+_CAUSE = ("Error", "error:", "Traceback", "terminate called", "OMP:", "Abort", "abort", "Killed", "what():")
+
+
+def failure_excerpt(result: subprocess.CompletedProcess, tail: int = 1500) -> str:
+    """What a failed run printed that says why: every line naming an error (the first 40, from any
+    rank of a torchrun launch, whose own summary alone fills the tail), then the tail of stderr."""
+    causes = [line for line in result.stderr.splitlines() if any(c in line for c in _CAUSE)][:40]
+    return "\n".join(["causes:", *causes, "tail:", result.stderr[-tail:]])

@@ -8,7 +8,7 @@ import shutil
 import pytest
 import torch
 
-from tests.training.conftest import run_module
+from tests.training.conftest import failure_excerpt, run_module
 
 RECIPE = """
 model:
@@ -110,10 +110,10 @@ def test_two_processes_share_eta_and_match_one_process(tmp_path, test_model_dir,
     one, _ = _write(tmp_path, "one", test_model_dir, data_dir, posterior="implicit", steps=4, batch=8)
     two, _ = _write(tmp_path, "two", test_model_dir, data_dir, posterior="implicit", steps=4, batch=4)
     r1 = run_module(["-m", "robalign.train", str(one)], {"ROBALIGN_LCPO_TRACE": str(tmp_path / "trace1")})
-    assert r1.returncode == 0, r1.stderr[-2000:]
+    assert r1.returncode == 0, failure_excerpt(r1)
     r2 = run_module(["-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "robalign.train", str(two)],
                     {"ACCELERATE_USE_CPU": "1", "ROBALIGN_LCPO_TRACE": str(tmp_path / "trace2")})
-    assert r2.returncode == 0, r2.stderr[-2000:]
+    assert r2.returncode == 0, failure_excerpt(r2)
     read = lambda p: [json.loads(x) for x in p.read_text().splitlines()]  # noqa: E731
     rank0, rank1 = read(tmp_path / "trace2" / "eta_rank0.jsonl"), read(tmp_path / "trace2" / "eta_rank1.jsonl")
     single = read(tmp_path / "trace1" / "eta_rank0.jsonl")
