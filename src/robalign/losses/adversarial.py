@@ -99,15 +99,18 @@ def sft_loss(logps: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     return -mean_logps(logps, mask)
 
 
-#: the `adversarial:` keys the unlikelihood loss reads, with the defaults of `ul_loss`
-UL_OPTIONS = {"away_cutoff": 5.0, "toward_cutoff": 0.5, "away_weight": 0.5, "toward_weight": 0.5, "cutoff_scope": "example"}
+#: the `adversarial:` keys the unlikelihood loss reads (their defaults: `AdversarialArgs`, the recipe block)
+UL_OPTIONS = ("away_cutoff", "toward_cutoff", "away_weight", "toward_weight", "cutoff_scope")
 
 
 def unlikelihood_loss(pair: PairLogps, z, params: LossParams) -> torch.Tensor:
     """The LOSSES `unlikelihood` entry, (B,): w_away L_away(rejected) + w_toward L_toward(chosen), on summed
-    log-probs and lengths (chosen = the refusal, rejected = the harmful target); `params.options` as UL_OPTIONS."""
+    log-probs and lengths (chosen = the refusal, rejected = the harmful target); `params.options` holds every UL_OPTIONS key."""
     pair.need("unlikelihood", "chosen_lengths", "rejected_lengths")
-    o = {**UL_OPTIONS, **params.options}
+    missing = [k for k in UL_OPTIONS if k not in params.options]
+    if missing:
+        raise ValueError(f"loss_type 'unlikelihood' needs options {', '.join(missing)}")
+    o = params.options
     scope = o["cutoff_scope"]
     away = F.relu(o["away_cutoff"] - sequence_ce(pair.rejected_logps, pair.rejected_lengths, scope))
     toward = F.relu(sequence_ce(pair.chosen_logps, pair.chosen_lengths, scope) - o["toward_cutoff"])

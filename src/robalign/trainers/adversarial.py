@@ -213,15 +213,19 @@ class AdversarialTrainer(NoiseModelMixin, CompleteCheckpointMixin, Trainer):
 
     # ----- logging -------------------------------------------------------------------------
     def _record(self, key: str, value) -> None:
-        """Append the all-ranks mean of `value` to TRL's metrics channel (averaged over the logging window in `log`)."""
-        t = value.detach().float() if torch.is_tensor(value) else torch.tensor(float(value))
+        """Append this rank's `value` to TRL's metrics channel (averaged over the window and the ranks in `log`)."""
         mode = "train" if self.model.training else "eval"
-        self._metrics[mode][key].append(self.accelerator.gather(t.reshape(1).to(self.args.device)).mean().item())
+        self._metrics[mode][key].append(float(value.detach()) if torch.is_tensor(value) else float(value))
 
     def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
-        # TRL's rule (DPOTrainer.log): the window's mean of each metric, eval_-prefixed in evaluation
+        # TRL's rule (DPOTrainer.log): the window's mean of each metric, eval_-prefixed in evaluation; the
+        # window means are averaged over the ranks in one all-reduce here, not one collective per metric per step
         mode = "train" if self.model.training else "eval"
-        metrics = {key: sum(values) / len(values) for key, values in self._metrics[mode].items() if values}
+        keys = sorted(k for k, values in self._metrics[mode].items() if values)  # the same keys, in one order, on every rank
+        metrics = {}
+        if keys:
+            local = torch.tensor([sum(self._metrics[mode][k]) / len(self._metrics[mode][k]) for k in keys], device=self.args.device)
+            metrics = dict(zip(keys, self.accelerator.reduce(local, reduction="mean").tolist()))
         logs.update({f"eval_{k}": v for k, v in metrics.items()} if mode == "eval" else metrics)
         self._metrics[mode].clear()
         super().log(logs, start_time)
